@@ -1,0 +1,263 @@
+// Package apigw adapts API Gateway HTTP API (payload format 2.0) events to
+// the auth-code use case and its results back to responses: routing, body
+// limits, problem+json errors and the security headers every answer carries.
+package apigw
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/sentiance-authcode/backend/internal/authcode"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 4 << 10
+
+// Routes are the routes the handler serves, method by path. The template and
+// the OpenAPI document must match them (a test checks).
+var Routes = map[string]string{
+	"/auth-code": http.MethodPost,
+	"/auth/code": http.MethodGet,
+}
+
+// Issuer is the use case.
+type Issuer interface {
+	Issue(ctx context.Context, req authcode.Request) (authcode.Result, error)
+}
+
+// Handler serves API Gateway events.
+type Handler struct {
+	issuer Issuer
+	log    *slog.Logger
+}
+
+// NewHandler returns a handler over issuer.
+func NewHandler(issuer Issuer, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{issuer: issuer, log: log}
+}
+
+// Handle answers one event. It always returns a response and a nil error: a
+// Lambda error would reach the caller as a bare 500.
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
+	requestID := ev.RequestContext.RequestID
+	method, path := route(ev)
+	resp, reason := h.handle(ctx, ev, method, path, requestID)
+	level := slog.LevelInfo
+	if resp.StatusCode >= 500 {
+		level = slog.LevelError
+	}
+	h.log.Log(ctx, level, "request",
+		"request_id", requestID,
+		"route", method+" "+path,
+		"status", resp.StatusCode,
+		"outcome", reason,
+		"duration_ms", time.Since(start).Milliseconds(),
+	)
+	return resp, nil
+}
+
+func (h *Handler) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, method, path, requestID string) (events.APIGatewayV2HTTPResponse, string) {
+	want, known := Routes[path]
+	switch {
+	case !known:
+		return problem(http.StatusNotFound, "not_found", "No such route.", requestID, 0), "not_found"
+	case method != want:
+		resp := problem(http.StatusMethodNotAllowed, "method_not_allowed", "Use "+want+" on "+path+".", requestID, 0)
+		resp.Headers["Allow"] = want
+		return resp, "method_not_allowed"
+	}
+
+	bodyID, status, detail := parseBody(ev)
+	if status != 0 {
+		reason := map[int]string{400: "bad_request", 413: "body_too_large", 415: "unsupported_media_type"}[status]
+		return problem(status, reason, detail, requestID, 0), reason
+	}
+
+	res, err := h.issuer.Issue(ctx, authcode.Request{
+		BearerToken:    bearer(header(ev.Headers, "authorization")),
+		GatewayClaims:  gatewayClaims(ev),
+		BodyExternalID: bodyID,
+	})
+	if err != nil {
+		e := authcode.AsError(err)
+		if e.Err != nil {
+			h.log.DebugContext(ctx, "request failed", "request_id", requestID, "reason", e.Reason, "error", e.Err.Error())
+		}
+		return problem(statusOf(e.Kind), e.Reason, e.Detail, requestID, e.RetryAfter), e.Reason
+	}
+	return success(res), "issued"
+}
+
+// route returns the method and path of the request: from the route key when
+// API Gateway matched one ("POST /auth-code"), else from the raw request.
+func route(ev events.APIGatewayV2HTTPRequest) (string, string) {
+	if m, p, ok := strings.Cut(ev.RouteKey, " "); ok && strings.HasPrefix(p, "/") {
+		return m, p
+	}
+	return strings.ToUpper(ev.RequestContext.HTTP.Method), ev.RawPath
+}
+
+// parseBody checks size, media type and JSON shape, and returns the optional
+// external_id. A non-zero status is the answer to send instead.
+func parseBody(ev events.APIGatewayV2HTTPRequest) (*string, int, string) {
+	if ev.Body == "" {
+		return nil, 0, ""
+	}
+	// Refuse before decoding so an oversized body costs nothing.
+	if len(ev.Body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
+		return nil, http.StatusRequestEntityTooLarge, "The body is over 4 KiB."
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			return nil, http.StatusBadRequest, "The body is not valid base64."
+		}
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, "The body is over 4 KiB."
+	}
+	if len(body) == 0 {
+		return nil, 0, ""
+	}
+	if mt, _, err := mime.ParseMediaType(header(ev.Headers, "content-type")); err != nil || mt != "application/json" {
+		return nil, http.StatusUnsupportedMediaType, "Send the body as application/json."
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, http.StatusBadRequest, "The body is not a JSON object."
+	}
+	raw, ok := fields["external_id"]
+	if !ok {
+		return nil, 0, ""
+	}
+	var id string
+	if err := json.Unmarshal(raw, &id); err != nil || string(raw) == "null" {
+		return nil, http.StatusBadRequest, "external_id must be a string."
+	}
+	return &id, 0, ""
+}
+
+// gatewayClaims returns the claims API Gateway's JWT authorizer verified, or
+// nil when none came with the event.
+func gatewayClaims(ev events.APIGatewayV2HTTPRequest) map[string]string {
+	a := ev.RequestContext.Authorizer
+	if a == nil || a.JWT == nil || len(a.JWT.Claims) == 0 {
+		return nil
+	}
+	return a.JWT.Claims
+}
+
+// bearer extracts the token from an Authorization header value.
+func bearer(v string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// header looks a header up whatever its case (HTTP API lower-cases names,
+// but events built by hand may not).
+func header(h map[string]string, name string) string {
+	if v, ok := h[name]; ok {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+func statusOf(k authcode.Kind) int {
+	switch k {
+	case authcode.Unauthenticated:
+		return http.StatusUnauthorized
+	case authcode.Forbidden:
+		return http.StatusForbidden
+	case authcode.RateLimited:
+		return http.StatusTooManyRequests
+	case authcode.Unavailable:
+		return http.StatusServiceUnavailable
+	case authcode.Timeout:
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+func baseHeaders(contentType string) map[string]string {
+	return map[string]string{
+		"Content-Type":           contentType,
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	}
+}
+
+type successBody struct {
+	AuthenticationCode string `json:"authentication_code"`
+	AuthCode           string `json:"auth_code"`
+	ExpiresAt          string `json:"expires_at,omitempty"`
+	PlatformURL        string `json:"platform_url"`
+	AppID              string `json:"app_id,omitempty"`
+}
+
+func success(r authcode.Result) events.APIGatewayV2HTTPResponse {
+	body, _ := json.Marshal(successBody{
+		AuthenticationCode: r.Code,
+		AuthCode:           r.Code,
+		ExpiresAt:          r.ExpiresAt,
+		PlatformURL:        r.PlatformURL,
+		AppID:              r.AppID,
+	})
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: baseHeaders("application/json"), Body: string(body)}
+}
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	RequestID string `json:"request_id"`
+}
+
+// ProblemType is the type URI for a reason; README.md lists the reasons.
+func ProblemType(reason string) string { return "urn:sentiance-auth-code:problem:" + reason }
+
+func problem(status int, reason, detail, requestID string, retryAfter time.Duration) events.APIGatewayV2HTTPResponse {
+	body, _ := json.Marshal(Problem{
+		Type:      ProblemType(reason),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		RequestID: requestID,
+	})
+	headers := baseHeaders("application/problem+json")
+	switch status {
+	case http.StatusUnauthorized:
+		headers["WWW-Authenticate"] = `Bearer error="invalid_token"`
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		secs := int((retryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		headers["Retry-After"] = strconv.Itoa(secs)
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(body)}
+}

@@ -1,0 +1,207 @@
+// Package authcode is the use case: given who the caller is, obtain a
+// Sentiance authentication code for them. It knows nothing of API Gateway or
+// AWS; an adapter translates requests to it and its answers back.
+package authcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/sentiance"
+)
+
+// TokenVerifier verifies a bearer token and returns its claims.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (map[string]any, error)
+}
+
+// KeySource hands out the Sentiance user_link key.
+type KeySource interface {
+	Key(ctx context.Context) (string, error)
+	// Refresh is called after Sentiance rejected key; it returns the key to retry with.
+	Refresh(ctx context.Context, rejected string) (string, error)
+}
+
+// CodeIssuer asks Sentiance for a code.
+type CodeIssuer interface {
+	AuthCode(ctx context.Context, apiKey, externalID string) (sentiance.Code, error)
+}
+
+// Request is what the caller brought.
+type Request struct {
+	// BearerToken is the raw token from the Authorization header, or "".
+	BearerToken string
+	// GatewayClaims are the claims API Gateway's JWT authorizer verified;
+	// nil when there was no authorizer.
+	GatewayClaims map[string]string
+	// BodyExternalID is the external_id the client sent, if it sent one; it
+	// is only ever compared with the verified one, never used on its own.
+	BodyExternalID *string
+}
+
+// Result is a code for the caller.
+type Result struct {
+	Code        string
+	ExpiresAt   string // empty when Sentiance sent none
+	PlatformURL string
+	AppID       string // empty when not configured
+}
+
+// Options configure a Service.
+type Options struct {
+	Verifier        TokenVerifier // nil: only the gateway's claims are trusted
+	Keys            KeySource
+	Sentiance       CodeIssuer
+	ExternalIDClaim string
+	PlatformURL     string
+	AppID           string
+	// Margin is kept back from the invocation's deadline to answer in, default 500 ms.
+	Margin time.Duration
+	// Budget applies when the context has no deadline (local runs), default 10 s.
+	Budget time.Duration
+	Logger *slog.Logger
+	// OnKeyRejected, when set, is called each time Sentiance rejects a key.
+	OnKeyRejected func()
+}
+
+// Service issues codes. It is safe for concurrent use.
+type Service struct{ opts Options }
+
+// New returns a service.
+func New(o Options) *Service {
+	if o.Margin <= 0 {
+		o.Margin = 500 * time.Millisecond
+	}
+	if o.Budget <= 0 {
+		o.Budget = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.OnKeyRejected == nil {
+		o.OnKeyRejected = func() {}
+	}
+	return &Service{opts: o}
+}
+
+// Issue establishes the caller's external_id and returns a code for it.
+// Errors are *Error.
+func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
+	ctx, cancel := s.budget(ctx)
+	defer cancel()
+
+	externalID, err := s.identify(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.BodyExternalID != nil && *req.BodyExternalID != externalID {
+		return Result{}, &Error{Kind: Forbidden, Reason: "external_id_mismatch", Detail: "The external_id in the body is not the caller's."}
+	}
+
+	key, err := s.opts.Keys.Key(ctx)
+	if err != nil {
+		return Result{}, &Error{Kind: Unavailable, Reason: "key_unavailable", Detail: "The Sentiance API key could not be loaded.", RetryAfter: 5 * time.Second, Err: err}
+	}
+	code, err := s.opts.Sentiance.AuthCode(ctx, key, externalID)
+	if errors.Is(err, sentiance.ErrKeyRejected) {
+		s.opts.OnKeyRejected()
+		s.opts.Logger.WarnContext(ctx, "Sentiance rejected the user_link key; refreshing it once", "error", err.Error())
+		retryKey, rerr := s.opts.Keys.Refresh(ctx, key)
+		if rerr == nil && retryKey != key {
+			code, err = s.opts.Sentiance.AuthCode(ctx, retryKey, externalID)
+			if errors.Is(err, sentiance.ErrKeyRejected) {
+				s.opts.OnKeyRejected()
+			}
+		}
+	}
+	if err != nil {
+		return Result{}, upstreamError(err)
+	}
+	return Result{Code: code.Value, ExpiresAt: code.ExpiresAt, PlatformURL: s.opts.PlatformURL, AppID: s.opts.AppID}, nil
+}
+
+// budget derives the time we may spend from the invocation's deadline,
+// keeping a margin to answer before Lambda would cut us off.
+func (s *Service) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, deadline.Add(-s.opts.Margin))
+	}
+	return context.WithTimeout(ctx, s.opts.Budget)
+}
+
+// identify returns the caller's external_id from verified claims only. With
+// both the gateway's claims and in-function verification, both must pass and
+// agree; with neither, the caller is not identified (fail closed).
+func (s *Service) identify(ctx context.Context, req Request) (string, error) {
+	var fromGateway, fromToken *string
+	if req.GatewayClaims != nil {
+		id, err := s.externalID(claimValue(req.GatewayClaims, s.opts.ExternalIDClaim))
+		if err != nil {
+			return "", err
+		}
+		fromGateway = &id
+	}
+	if s.opts.Verifier != nil {
+		claims, err := s.opts.Verifier.Verify(ctx, req.BearerToken)
+		switch {
+		case errors.Is(err, identity.ErrKeysUnavailable):
+			return "", &Error{Kind: Unavailable, Reason: "jwks_unavailable", Detail: "The identity provider's keys could not be fetched.", RetryAfter: 5 * time.Second, Err: err}
+		case err != nil:
+			return "", &Error{Kind: Unauthenticated, Reason: "invalid_token", Detail: "The bearer token is missing or not valid.", Err: err}
+		}
+		id, err := s.externalID(claims[s.opts.ExternalIDClaim])
+		if err != nil {
+			return "", err
+		}
+		fromToken = &id
+	}
+	switch {
+	case fromGateway != nil && fromToken != nil:
+		if *fromGateway != *fromToken {
+			return "", &Error{Kind: Unauthenticated, Reason: "identity_conflict", Detail: "The verified identities disagree."}
+		}
+		return *fromToken, nil
+	case fromToken != nil:
+		return *fromToken, nil
+	case fromGateway != nil:
+		return *fromGateway, nil
+	default:
+		return "", &Error{Kind: Unauthenticated, Reason: "no_identity", Detail: "No verified identity came with the request."}
+	}
+}
+
+func (s *Service) externalID(v any) (string, error) {
+	id, err := identity.ExternalID(v)
+	if err != nil {
+		return "", &Error{Kind: Forbidden, Reason: "external_id_claim", Detail: fmt.Sprintf("The token's %s claim cannot identify a user.", s.opts.ExternalIDClaim), Err: err}
+	}
+	return id, nil
+}
+
+// claimValue returns the gateway claim, nil when absent so it is told apart
+// from an empty string.
+func claimValue(claims map[string]string, name string) any {
+	v, ok := claims[name]
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+func upstreamError(err error) error {
+	var rl *sentiance.RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return &Error{Kind: RateLimited, Reason: "sentiance_rate_limited", Detail: "Sentiance is rate-limiting requests; try again later.", RetryAfter: rl.RetryAfter, Err: err}
+	case errors.Is(err, sentiance.ErrTimeout):
+		return &Error{Kind: Timeout, Reason: "sentiance_timeout", Detail: "Sentiance did not answer in time.", Err: err}
+	case errors.Is(err, sentiance.ErrKeyRejected):
+		return &Error{Kind: Upstream, Reason: "key_rejected", Detail: "Sentiance rejected this service's API key.", Err: err}
+	default:
+		return &Error{Kind: Upstream, Reason: "sentiance_error", Detail: "Sentiance could not issue a code.", Err: err}
+	}
+}

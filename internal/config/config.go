@@ -1,0 +1,137 @@
+// Package config reads the function's settings from the environment and
+// rejects bad values at start-up, naming the variable at fault.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/outbound"
+)
+
+// Regions maps the SENTIANCE_REGION values to Sentiance's API base URLs.
+var Regions = map[string]string{
+	"eu": "https://api.sentiance.com",
+	"us": "https://api.p15.sentiance.com",
+	"in": "https://api.r16.sentiance.com",
+}
+
+// Variables lists every environment variable the function reads, so the
+// template test can check the deployment sets exactly these.
+var Variables = []string{
+	"SENTIANCE_REGION",
+	"SENTIANCE_API_URL",
+	"USER_LINK_SECRET_ID",
+	"USER_LINK_SECRET_FIELD",
+	"SECRET_CACHE_TTL",
+	"EXTERNAL_ID_CLAIM",
+	"JWT_ISSUER",
+	"JWT_AUDIENCE",
+	"JWKS_URL",
+	"JWT_ALGORITHMS",
+	"SENTIANCE_APP_ID",
+}
+
+// ErrInvalid marks every configuration error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is the function's configuration.
+type Config struct {
+	SentianceBaseURL  string        // the region's base URL, or the SENTIANCE_API_URL override
+	SecretID          string        // USER_LINK_SECRET_ID
+	SecretField       string        // USER_LINK_SECRET_FIELD
+	SecretTTL         time.Duration // SECRET_CACHE_TTL
+	ExternalIDClaim   string        // EXTERNAL_ID_CLAIM
+	JWTIssuer         string        // empty: the function trusts only the gateway's claims
+	JWTAudiences      []string
+	JWKSURL           string   // empty: discovered from the issuer
+	JWTAlgorithms     []string // allow-list for in-function verification
+	SentianceAppID    string
+}
+
+// VerifiesTokens reports whether the function verifies bearer tokens itself.
+func (c Config) VerifiesTokens() bool { return c.JWTIssuer != "" }
+
+// Algorithms the function can verify with keys from a JWKS. HS* is left out
+// on purpose: it would need a shared secret, which this backend never holds.
+var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		SecretID:        strings.TrimSpace(getenv("USER_LINK_SECRET_ID")),
+		SecretField:     orDefault(getenv("USER_LINK_SECRET_FIELD"), "user_link_api_key"),
+		ExternalIDClaim: orDefault(getenv("EXTERNAL_ID_CLAIM"), "sub"),
+		JWTIssuer:       strings.TrimSpace(getenv("JWT_ISSUER")),
+		SentianceAppID:  strings.TrimSpace(getenv("SENTIANCE_APP_ID")),
+	}
+
+	if c.SecretID == "" {
+		return Config{}, invalid("USER_LINK_SECRET_ID", "is required: the name or ARN of the secret holding the Sentiance user_link key")
+	}
+	region := orDefault(getenv("SENTIANCE_REGION"), "eu")
+	base, ok := Regions[region]
+	if !ok {
+		return Config{}, invalid("SENTIANCE_REGION", "must be one of eu, us, in; got %q", region)
+	}
+	if override := strings.TrimSpace(getenv("SENTIANCE_API_URL")); override != "" {
+		if err := outbound.CheckURL(override); err != nil {
+			return Config{}, invalid("SENTIANCE_API_URL", "%v", err)
+		}
+		base = override
+	}
+	c.SentianceBaseURL = strings.TrimRight(base, "/")
+
+	ttl, err := time.ParseDuration(orDefault(getenv("SECRET_CACHE_TTL"), "5m"))
+	if err != nil || ttl <= 0 {
+		return Config{}, invalid("SECRET_CACHE_TTL", "must be a positive Go duration such as 5m; got %q", getenv("SECRET_CACHE_TTL"))
+	}
+	c.SecretTTL = ttl
+
+	if c.JWTIssuer != "" {
+		if err := outbound.CheckURL(c.JWTIssuer); err != nil {
+			return Config{}, invalid("JWT_ISSUER", "%v", err)
+		}
+	}
+	c.JWTAudiences = splitList(getenv("JWT_AUDIENCE"))
+	if c.JWTIssuer != "" && len(c.JWTAudiences) == 0 {
+		return Config{}, invalid("JWT_AUDIENCE", "is required when JWT_ISSUER is set")
+	}
+	if jwks := strings.TrimSpace(getenv("JWKS_URL")); jwks != "" {
+		if err := outbound.CheckURL(jwks); err != nil {
+			return Config{}, invalid("JWKS_URL", "%v", err)
+		}
+		c.JWKSURL = jwks
+	}
+	c.JWTAlgorithms = splitList(orDefault(getenv("JWT_ALGORITHMS"), "RS256,ES256"))
+	for _, alg := range c.JWTAlgorithms {
+		if !slices.Contains(supportedAlgorithms, alg) {
+			return Config{}, invalid("JWT_ALGORITHMS", "%q is not allowed; choose from %s", alg, strings.Join(supportedAlgorithms, ","))
+		}
+	}
+	return c, nil
+}
+
+func invalid(name, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %s", ErrInvalid, name, fmt.Sprintf(format, args...))
+}
+
+func orDefault(v, def string) string {
+	if v = strings.TrimSpace(v); v == "" {
+		return def
+	}
+	return v
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

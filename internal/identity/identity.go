@@ -1,0 +1,50 @@
+// Package identity establishes who is calling: it verifies bearer tokens
+// against the identity provider's published keys and checks the claim that
+// carries the caller's external_id.
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+var (
+	// ErrInvalidToken: the token is missing, malformed, wrongly signed,
+	// expired or meant for someone else. Answer 401.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrKeysUnavailable: the identity provider's keys could not be fetched,
+	// so the token could not be judged. Answer 503, not 401.
+	ErrKeysUnavailable = errors.New("identity provider keys unavailable")
+	// ErrExternalID: the token is valid but its external_id claim is not
+	// usable. Answer 403.
+	ErrExternalID = errors.New("unusable external_id claim")
+)
+
+// MaxExternalIDBytes bounds the external_id we pass to Sentiance.
+const MaxExternalIDBytes = 256
+
+// ExternalID checks the value of the external_id claim: a non-empty string of
+// at most MaxExternalIDBytes bytes of valid UTF-8 without control characters.
+func ExternalID(v any) (string, error) {
+	s, ok := v.(string)
+	switch {
+	case v == nil:
+		return "", fmt.Errorf("%w: missing", ErrExternalID)
+	case !ok:
+		return "", fmt.Errorf("%w: not a string", ErrExternalID)
+	case s == "":
+		return "", fmt.Errorf("%w: empty", ErrExternalID)
+	case len(s) > MaxExternalIDBytes:
+		return "", fmt.Errorf("%w: longer than %d bytes", ErrExternalID, MaxExternalIDBytes)
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrExternalID)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", fmt.Errorf("%w: contains control characters", ErrExternalID)
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,341 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/sentiance-authcode/backend/internal/outbound"
+)
+
+// MaxTokenBytes: longer tokens are refused before any parsing work.
+const MaxTokenBytes = 8 << 10
+
+// VerifierOptions configure a Verifier; zero values take the defaults.
+type VerifierOptions struct {
+	Issuer     string   // exact iss value
+	Audiences  []string // accepted aud values (or client_id when aud is absent)
+	Algorithms []string // allow-list, e.g. RS256, ES256
+	JWKSURL    string   // empty: discovered from the issuer's OpenID configuration
+	Client     *http.Client
+	Leeway     time.Duration // clock skew allowed on exp/nbf/iat, default and max 60 s
+	// FetchTimeout bounds one JWKS or discovery request, default 2 s.
+	FetchTimeout time.Duration
+	// UnknownKIDInterval rate-limits JWKS refreshes caused by an unknown kid,
+	// default one per 30 s.
+	UnknownKIDInterval time.Duration
+	// RetryInterval is how soon a JWKS that could not be loaded at all is
+	// tried again, default 5 s.
+	RetryInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Verifier checks bearer tokens issued by one identity provider. It is safe
+// for concurrent use; keys are loaded on first use (or by Warm) and kept.
+type Verifier struct {
+	opts   VerifierOptions
+	parser *jwt.Parser
+
+	mu       sync.Mutex
+	kf       keyfunc.Keyfunc
+	stop     context.CancelFunc // ends keyfunc's background refresh
+	loaded   bool               // the JWKS has yielded keys at least once
+	lastInit time.Time
+}
+
+// NewVerifier returns a verifier; it does no network I/O.
+func NewVerifier(o VerifierOptions) *Verifier {
+	if o.Client == nil {
+		o.Client = outbound.NewClient(outbound.Options{MaxBody: 150_000})
+	}
+	if o.Leeway <= 0 || o.Leeway > time.Minute {
+		o.Leeway = time.Minute
+	}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = 2 * time.Second
+	}
+	if o.UnknownKIDInterval <= 0 {
+		o.UnknownKIDInterval = 30 * time.Second
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{
+		opts: o,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods(o.Algorithms),
+			jwt.WithIssuer(o.Issuer),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(o.Leeway),
+		),
+	}
+}
+
+// Warm loads the keys now, so a cold start can fetch them while it does
+// other work. Errors are not fatal: Verify tries again.
+func (v *Verifier) Warm(ctx context.Context) error {
+	_, err := v.keys(ctx)
+	return err
+}
+
+// Close stops the background key refresh.
+func (v *Verifier) Close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stop != nil {
+		v.stop()
+	}
+}
+
+// Verify checks raw and returns its claims. Errors wrap ErrInvalidToken or
+// ErrKeysUnavailable; neither carries the token.
+func (v *Verifier) Verify(ctx context.Context, raw string) (map[string]any, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: no bearer token", ErrInvalidToken)
+	}
+	if len(raw) > MaxTokenBytes {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
+	}
+	if err := checkSegments(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	kf, err := v.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unavailable := false
+	claims := jwt.MapClaims{}
+	_, err = v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		// We implement no JWS extensions, so any critical one must be refused (RFC 7515 §4.1.11).
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit header not supported")
+		}
+		key, err := kf.KeyfuncCtx(ctx)(t)
+		if err != nil && !v.hasKeys(ctx) {
+			unavailable = true
+		}
+		return key, err
+	})
+	if unavailable {
+		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if !v.audienceOK(claims) {
+		return nil, fmt.Errorf("%w: audience not accepted", ErrInvalidToken)
+	}
+	return claims, nil
+}
+
+// audienceOK matches aud against the accepted audiences, or client_id when
+// aud is absent, as API Gateway's JWT authorizer does (Cognito access tokens
+// carry client_id instead of aud).
+func (v *Verifier) audienceOK(claims jwt.MapClaims) bool {
+	if _, ok := claims["aud"]; ok {
+		auds, err := claims.GetAudience()
+		if err != nil {
+			return false
+		}
+		for _, a := range auds {
+			if slices.Contains(v.opts.Audiences, a) {
+				return true
+			}
+		}
+		return false
+	}
+	clientID, ok := claims["client_id"].(string)
+	return ok && slices.Contains(v.opts.Audiences, clientID)
+}
+
+// keys returns the key source, creating it on first use and again when the
+// JWKS could never be loaded (at most once per RetryInterval).
+func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.kf != nil {
+		if v.loaded || v.storageHasKeys(ctx) {
+			v.loaded = true
+			return v.kf, nil
+		}
+		if time.Since(v.lastInit) < v.opts.RetryInterval {
+			return nil, fmt.Errorf("%w: JWKS not loaded yet", ErrKeysUnavailable)
+		}
+	}
+	v.lastInit = time.Now()
+	if v.stop != nil {
+		v.stop()
+	}
+	jwksURL := v.opts.JWKSURL
+	if jwksURL == "" {
+		u, err := v.discover(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+		}
+		jwksURL = u
+	}
+	// The background refresh lives as long as the verifier, not the request.
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	v.stop = stop
+	kf, err := keyfunc.NewDefaultOverrideCtx(bg, []string{jwksURL}, keyfunc.Override{
+		Client:            v.opts.Client,
+		HTTPTimeout:       v.opts.FetchTimeout,
+		RateLimitWaitMax:  v.opts.FetchTimeout, // never queue behind the limiter longer than a fetch
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.opts.UnknownKIDInterval), 1),
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(ctx context.Context, err error) {
+				v.opts.Logger.WarnContext(ctx, "JWKS fetch failed", "jwks_url", u, "error", err.Error())
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	v.kf = kf
+	v.loaded = v.storageHasKeys(ctx)
+	if !v.loaded {
+		return nil, fmt.Errorf("%w: JWKS at %s yielded no keys", ErrKeysUnavailable, jwksURL)
+	}
+	return kf, nil
+}
+
+func (v *Verifier) hasKeys(ctx context.Context) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.storageHasKeys(ctx)
+}
+
+func (v *Verifier) storageHasKeys(ctx context.Context) bool {
+	if v.kf == nil {
+		return false
+	}
+	all, err := v.kf.Storage().KeyReadAll(ctx)
+	return err == nil && len(all) > 0
+}
+
+// discover reads jwks_uri from the issuer's OpenID configuration and checks
+// that the document names the same issuer (OpenID Connect Discovery §4.3).
+func (v *Verifier) discover(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.opts.FetchTimeout)
+	defer cancel()
+	u := strings.TrimRight(v.opts.Issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	resp, err := v.opts.Client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("discovery: %s answered %d", u, resp.StatusCode)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("discovery: read %s: %w", u, err)
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", fmt.Errorf("discovery: %s is not JSON: %w", u, err)
+	}
+	if doc.Issuer != v.opts.Issuer {
+		return "", fmt.Errorf("discovery: %s names issuer %q, expected %q", u, doc.Issuer, v.opts.Issuer)
+	}
+	if err := outbound.CheckURL(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("discovery: jwks_uri %w", err)
+	}
+	return doc.JWKSURI, nil
+}
+
+// checkSegments refuses header or payload objects with duplicate member
+// names: JSON decoders disagree on which duplicate wins, and a token that
+// says "sub" twice is an attack, not a mistake.
+func checkSegments(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return errors.New("not three segments")
+	}
+	for _, seg := range parts[:2] {
+		data, err := base64.RawURLEncoding.DecodeString(seg)
+		if err != nil {
+			return errors.New("segment is not base64url")
+		}
+		if err := noDuplicateKeys(data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noDuplicateKeys walks a JSON value and fails on an object with a repeated
+// member name at any depth.
+func noDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := walk(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+func walk(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return errors.New("segment is not JSON")
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return errors.New("segment is not JSON")
+			}
+			name := key.(string)
+			if seen[name] {
+				return fmt.Errorf("duplicate member %q", name)
+			}
+			seen[name] = true
+			if err := walk(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		for dec.More() {
+			if err := walk(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	if err != nil {
+		return errors.New("segment is not JSON")
+	}
+	return nil
+}
