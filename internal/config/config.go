@@ -40,16 +40,16 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is the function's configuration.
 type Config struct {
-	SentianceBaseURL  string        // the region's base URL, or the SENTIANCE_API_URL override
-	SecretID          string        // USER_LINK_SECRET_ID
-	SecretField       string        // USER_LINK_SECRET_FIELD
-	SecretTTL         time.Duration // SECRET_CACHE_TTL
-	ExternalIDClaim   string        // EXTERNAL_ID_CLAIM
-	JWTIssuer         string        // empty: the function trusts only the gateway's claims
-	JWTAudiences      []string
-	JWKSURL           string   // empty: discovered from the issuer
-	JWTAlgorithms     []string // allow-list for in-function verification
-	SentianceAppID    string
+	SentianceBaseURL string        // the region's base URL, or the SENTIANCE_API_URL override
+	SecretID         string        // USER_LINK_SECRET_ID
+	SecretField      string        // USER_LINK_SECRET_FIELD
+	SecretTTL        time.Duration // SECRET_CACHE_TTL
+	ExternalIDClaim  string        // EXTERNAL_ID_CLAIM
+	JWTIssuer        string        // empty: the function trusts only the gateway's claims
+	JWTAudiences     []string
+	JWKSURL          string   // empty: discovered from the issuer
+	JWTAlgorithms    []string // allow-list for in-function verification
+	SentianceAppID   string
 }
 
 // VerifiesTokens reports whether the function verifies bearer tokens itself.

@@ -55,11 +55,11 @@ type Cache struct {
 	opts  Options
 	group singleflight.Group
 
-	mu          sync.Mutex
-	key         string
-	expires     time.Time // when the key must be fetched again
-	retryAt     time.Time // after a failed fetch, when to try again
-	lastForced  time.Time
+	mu         sync.Mutex
+	key        string
+	expires    time.Time // when the key must be fetched again
+	retryAt    time.Time // after a failed fetch, when to try again
+	lastForced time.Time
 }
 
 // New returns a cache over api.

@@ -1,0 +1,171 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/testenv"
+)
+
+const audience = "mobile-app"
+
+func newVerifier(t *testing.T, iss *testenv.Issuer, mod func(*identity.VerifierOptions)) *identity.Verifier {
+	t.Helper()
+	o := identity.VerifierOptions{Issuer: iss.URL, Audiences: []string{audience, "second-app"}, Algorithms: []string{"RS256", "ES256"}, FetchTimeout: time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	v := identity.NewVerifier(o)
+	t.Cleanup(v.Close)
+	return v
+}
+
+// seg base64url-encodes a raw JSON segment, for hand-made tokens.
+func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestVerify(t *testing.T) {
+	iss := testenv.StartIssuer(t)
+	now := time.Now()
+	claims := func(kv ...any) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": iss.URL, "sub": "user-1", "aud": audience, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == nil {
+				delete(c, kv[i].(string))
+				continue
+			}
+			c[kv[i].(string)] = kv[i+1]
+		}
+		return c
+	}
+	valid := iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims(), nil)
+	parts := strings.Split(valid, ".")
+
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"valid RS256", valid, true},
+		{"valid ES256", iss.Sign(t, jwt.SigningMethodES256, "ec-1", claims(), nil), true},
+		{"second audience in an array", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("aud", []string{"x", "second-app"}), nil), true},
+		{"client_id when aud is absent", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("aud", nil, "client_id", audience), nil), true},
+		{"nbf within leeway", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("nbf", now.Add(30*time.Second).Unix()), nil), true},
+		{"empty", "", false},
+		{"over 8 KiB", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("pad", strings.Repeat("a", 8<<10)), nil), false},
+		{"RS384 not allowed", iss.Sign(t, jwt.SigningMethodRS384, "rsa-1", claims(), nil), false},
+		{"alg none", seg(`{"alg":"none","kid":"rsa-1"}`) + "." + parts[1] + ".", false},
+		{"expired", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("exp", now.Add(-2*time.Minute).Unix()), nil), false},
+		{"exp missing", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("exp", nil), nil), false},
+		{"nbf beyond leeway", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("nbf", now.Add(5*time.Minute).Unix()), nil), false},
+		{"iat in the future", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("iat", now.Add(5*time.Minute).Unix()), nil), false},
+		{"issuer prefix", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("iss", strings.TrimSuffix(iss.URL, iss.URL[len(iss.URL)-1:])), nil), false},
+		{"issuer suffix", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("iss", iss.URL+"/"), nil), false},
+		{"wrong audience", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("aud", "other"), nil), false},
+		{"audience array without ours", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("aud", []string{"a", "b"}), nil), false},
+		{"no aud and wrong client_id", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims("aud", nil, "client_id", "other"), nil), false},
+		{"crit header", iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims(), map[string]any{"crit": []string{"exp"}}), false},
+		{"unknown kid", iss.Sign(t, jwt.SigningMethodRS256, "nope", claims(), nil), false},
+		{"tampered payload", parts[0] + "." + seg(`{"sub":"admin"}`) + "." + parts[2], false},
+		{"duplicate sub", func() string {
+			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","sub":"victim","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
+			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+		}(), false},
+		{"four segments", valid + ".x", false},
+		{"bad base64", parts[0] + ".%%%." + parts[2], false},
+		{"payload a JSON array", iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", `["sub"]`), false},
+	}
+	v := newVerifier(t, iss, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := v.Verify(context.Background(), tt.token)
+			if tt.ok {
+				if err != nil || got["sub"] != "user-1" {
+					t.Fatalf("Verify = %v, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, identity.ErrInvalidToken) {
+				t.Fatalf("err = %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}
+
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	t.Run("provider down at cold start, then back", func(t *testing.T) {
+		iss := testenv.StartIssuer(t)
+		token := iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})
+		iss.SetDown(true)
+		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.RetryInterval = 50 * time.Millisecond })
+		if _, err := v.Verify(ctx, token); !errors.Is(err, identity.ErrKeysUnavailable) {
+			t.Fatalf("err = %v, want ErrKeysUnavailable (503, not 401)", err)
+		}
+		iss.SetDown(false)
+		time.Sleep(60 * time.Millisecond)
+		if _, err := v.Verify(ctx, token); err != nil {
+			t.Fatalf("after recovery: %v", err)
+		}
+	})
+	t.Run("rotation fetches the new kid once, then rate-limits", func(t *testing.T) {
+		iss := testenv.StartIssuer(t)
+		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.UnknownKIDInterval = time.Hour })
+		if _, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})); err != nil {
+			t.Fatal(err)
+		}
+		before := iss.JWKSFetches()
+		iss.RotateKey(t)
+		for i := 0; i < 20; i++ {
+			if _, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})); err != nil {
+				t.Fatalf("token with the new kid: %v", err)
+			}
+		}
+		if got := iss.JWKSFetches() - before; got != 1 {
+			t.Fatalf("JWKS fetches after rotation = %d, want 1", got)
+		}
+		for i := 0; i < 20; i++ {
+			v.Verify(ctx, iss.Sign(t, jwt.SigningMethodRS256, "forged-kid", jwt.MapClaims{"sub": "u", "aud": audience, "iss": iss.URL, "exp": time.Now().Add(time.Minute).Unix()}, nil))
+		}
+		if got := iss.JWKSFetches() - before; got != 1 {
+			t.Fatalf("JWKS fetches after 20 unknown kids = %d, want still 1 (rate-limited)", got)
+		}
+	})
+	t.Run("provider down later keeps the keys", func(t *testing.T) {
+		iss := testenv.StartIssuer(t)
+		v := newVerifier(t, iss, nil)
+		token := iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})
+		if _, err := v.Verify(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		iss.Close()
+		if _, err := v.Verify(ctx, token); err != nil {
+			t.Fatalf("with the provider gone: %v", err)
+		}
+	})
+	t.Run("discovery naming another issuer", func(t *testing.T) {
+		iss := testenv.StartIssuer(t)
+		v := identity.NewVerifier(identity.VerifierOptions{Issuer: iss.URL + "/other", Audiences: []string{audience}, Algorithms: []string{"RS256"}})
+		t.Cleanup(v.Close)
+		if err := v.Warm(ctx); !errors.Is(err, identity.ErrKeysUnavailable) {
+			t.Fatalf("err = %v, want ErrKeysUnavailable", err)
+		}
+	})
+	t.Run("explicit JWKS URL skips discovery", func(t *testing.T) {
+		iss := testenv.StartIssuer(t)
+		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.JWKSURL = iss.JWKSURL })
+		if err := v.Warm(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package secret_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/secret"
+	"github.com/sentiance-authcode/backend/internal/testenv"
+)
+
+const getSecretValue = "secretsmanager.GetSecretValue"
+
+// clock is a settable time source, safe for the cache's concurrent use.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Every test here talks to moto_server through the real SDK client.
+func TestKey(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	sm := moto.SecretsManager(t)
+	moto.CreateSecret(t, "json-secret", `{"user_link_api_key":"key-from-json","other":"x"}`)
+	moto.CreateSecret(t, "custom-field", `{"sentiance":"key-from-custom-field"}`)
+	moto.CreateSecret(t, "plain-secret", "  key-plain\n")
+	moto.CreateSecret(t, "empty-field", `{"user_link_api_key":""}`)
+	moto.CreateSecret(t, "blank", " ")
+	moto.CreateSecret(t, "broken-json", `{"user_link_api_key":`)
+
+	tests := []struct {
+		name, id, field string
+		want            string
+		wantErr         error
+	}{
+		{name: "JSON secret, default field", id: "json-secret", want: "key-from-json"},
+		{name: "JSON secret, named field", id: "custom-field", field: "sentiance", want: "key-from-custom-field"},
+		{name: "plain string secret", id: "plain-secret", want: "key-plain"},
+		{name: "JSON without the field", id: "json-secret", field: "missing", wantErr: secret.ErrEmpty},
+		{name: "empty field", id: "empty-field", wantErr: secret.ErrEmpty},
+		{name: "blank secret", id: "blank", wantErr: secret.ErrEmpty},
+		{name: "broken JSON", id: "broken-json", wantErr: secret.ErrEmpty},
+		{name: "no such secret", id: "does-not-exist", wantErr: secret.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := secret.New(sm, secret.Options{SecretID: tt.id, Field: tt.field})
+			got, err := c.Key(context.Background())
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !errors.Is(err, secret.ErrUnavailable) {
+					t.Fatalf("err = %v, want %v (and ErrUnavailable)", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Key() = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOneFetchPerTTL(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	moto.CreateSecret(t, "user-link", `{"user_link_api_key":"k1"}`)
+	clock := newClock()
+	c := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", TTL: time.Minute, Now: clock.Now})
+
+	// 200 requests, 20 at a time, within the TTL: one GetSecretValue.
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if k, err := c.Key(context.Background()); err != nil || k != "k1" {
+				errs <- errors.Join(err, errors.New("got "+k))
+			}
+		}()
+		if i%20 == 19 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := moto.Calls(getSecretValue); n != 1 {
+		t.Fatalf("GetSecretValue calls = %d within the TTL, want 1", n)
+	}
+
+	// After the TTL the new value is fetched once.
+	moto.PutSecretValue(t, "user-link", `{"user_link_api_key":"k2"}`)
+	clock.Advance(61 * time.Second)
+	for i := 0; i < 10; i++ {
+		if k, err := c.Key(context.Background()); err != nil || k != "k2" {
+			t.Fatalf("after TTL: Key() = %q, %v; want k2", k, err)
+		}
+	}
+	if n := moto.Calls(getSecretValue); n != 2 {
+		t.Fatalf("GetSecretValue calls = %d after one TTL, want 2", n)
+	}
+}
+
+func TestRefreshAfterRejection(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	moto.CreateSecret(t, "user-link", "old-key")
+	c := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", MinForcedInterval: time.Minute, Now: newClock().Now})
+	ctx := context.Background()
+	if k, err := c.Key(ctx); err != nil || k != "old-key" {
+		t.Fatalf("Key() = %q, %v", k, err)
+	}
+	moto.PutSecretValue(t, "user-link", "new-key")
+
+	if k, err := c.Refresh(ctx, "old-key"); err != nil || k != "new-key" {
+		t.Fatalf("Refresh(old) = %q, %v; want new-key", k, err)
+	}
+	// A second rejection of the same key soon after must not fetch again.
+	if k, _ := c.Refresh(ctx, "new-key"); k != "new-key" {
+		t.Fatalf("rate-limited Refresh = %q, want the rejected key back", k)
+	}
+	// A stale rejection (the cache already moved on) returns the current key without a fetch.
+	if k, _ := c.Refresh(ctx, "old-key"); k != "new-key" {
+		t.Fatalf("Refresh(stale) = %q, want new-key", k)
+	}
+	if n := moto.Calls(getSecretValue); n != 2 {
+		t.Fatalf("GetSecretValue calls = %d, want 2 (first load + one forced refresh)", n)
+	}
+}
+
+func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
+	moto := testenv.StartMoto(t)
+	moto.CreateSecret(t, "user-link", "cached-key")
+	clock := newClock()
+	c := secret.New(moto.SecretsManager(t), secret.Options{
+		SecretID: "user-link", TTL: time.Minute, RetryAfterFailure: 30 * time.Second, FetchTimeout: time.Second, Now: clock.Now,
+	})
+	ctx := context.Background()
+	if _, err := c.Key(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moto.Stop(t)
+	clock.Advance(2 * time.Minute)
+	// The first call after the TTL tries Secrets Manager (the SDK may retry
+	// inside that one attempt); the calls after it back off.
+	if k, err := c.Key(ctx); err != nil || k != "cached-key" {
+		t.Fatalf("with Secrets Manager down: Key() = %q, %v; want the cached key", k, err)
+	}
+	tried := moto.Calls(getSecretValue)
+	if tried < 2 {
+		t.Fatalf("GetSecretValue calls = %d: the expired key was not refreshed", tried)
+	}
+	for i := 0; i < 5; i++ {
+		if k, err := c.Key(ctx); err != nil || k != "cached-key" {
+			t.Fatalf("with Secrets Manager down: Key() = %q, %v; want the cached key", k, err)
+		}
+	}
+	if n := moto.Calls(getSecretValue); n != tried {
+		t.Fatalf("GetSecretValue calls went from %d to %d during the back-off", tried, n)
+	}
+
+	// A cold cache with Secrets Manager down has nothing to serve.
+	cold := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", FetchTimeout: time.Second})
+	if _, err := cold.Key(ctx); !errors.Is(err, secret.ErrUnavailable) {
+		t.Fatalf("cold cache with Secrets Manager down: err = %v, want ErrUnavailable", err)
+	}
+}

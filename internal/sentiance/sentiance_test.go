@@ -1,0 +1,127 @@
+package sentiance_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/outbound"
+	"github.com/sentiance-authcode/backend/internal/sentiance"
+	"github.com/sentiance-authcode/backend/internal/testenv"
+)
+
+const apiKey = "test-user-link-key"
+
+func TestAuthCode(t *testing.T) {
+	hex128 := strings.Repeat("ab", 64)
+	tests := []struct {
+		name      string
+		key       string
+		steps     []testenv.SentianceStep
+		budget    time.Duration
+		wantErr   error
+		wantCalls int
+		check     func(t *testing.T, c sentiance.Code, err error)
+	}{
+		{name: "issued", key: apiKey, wantCalls: 1, check: func(t *testing.T, c sentiance.Code, err error) {
+			if len(c.Value) != 128 || c.ExpiresAt == "" {
+				t.Errorf("code = %+v", c)
+			}
+			exp, perr := time.Parse(time.RFC3339, c.ExpiresAt)
+			if perr != nil || exp.Sub(time.Now()) < 9*time.Minute || exp.Sub(time.Now()) > 11*time.Minute {
+				t.Errorf("expires_at = %q, want about ten minutes ahead", c.ExpiresAt)
+			}
+		}},
+		{name: "no expires_at", key: apiKey, wantCalls: 1,
+			steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"` + hex128 + `"}`}},
+			check: func(t *testing.T, c sentiance.Code, err error) {
+				if c.Value != hex128 || c.ExpiresAt != "" {
+					t.Errorf("code = %+v", c)
+				}
+			}},
+		{name: "wrong key", key: "wrong", wantErr: sentiance.ErrKeyRejected, wantCalls: 1},
+		{name: "forbidden", key: apiKey, steps: []testenv.SentianceStep{{Status: 403, Body: `{"message":"no scope"}`}}, wantErr: sentiance.ErrKeyRejected, wantCalls: 1},
+		{name: "rate limited", key: apiKey, wantCalls: 1,
+			steps: []testenv.SentianceStep{{Status: 429, Header: http.Header{"Retry-After": {"7"}}}},
+			check: func(t *testing.T, c sentiance.Code, err error) {
+				var rl *sentiance.RateLimitError
+				if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second {
+					t.Errorf("err = %v, want RateLimitError with 7s", err)
+				}
+			}},
+		{name: "503 then success", key: apiKey, steps: []testenv.SentianceStep{{Status: 503}}, wantCalls: 2},
+		{name: "reset then success", key: apiKey, steps: []testenv.SentianceStep{{Reset: true}}, wantCalls: 2},
+		{name: "500 three times", key: apiKey, steps: []testenv.SentianceStep{{Status: 500}, {Status: 502}, {Status: 504}}, wantErr: sentiance.ErrUpstream, wantCalls: 3},
+		{name: "400 not retried", key: apiKey, steps: []testenv.SentianceStep{{Status: 400, Body: `{"errorCode":"validation_error"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 not JSON", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: "<html>"}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 without code", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"expires_at":"2030-01-01T00:00:00Z"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 with a non-hex code", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"<script>alert(1)</script>aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 huge", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"` + strings.Repeat("a", 200_000) + `"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "slow beyond budget", key: apiKey, budget: 300 * time.Millisecond, steps: []testenv.SentianceStep{{Delay: 2 * time.Second}}, wantErr: sentiance.ErrTimeout, wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stand := testenv.StartSentiance(t, apiKey)
+			stand.Script(tt.steps...)
+			c := sentiance.New(stand.URL, outbound.NewClient(outbound.Options{}), sentiance.Options{Backoff: 10 * time.Millisecond})
+			ctx := context.Background()
+			if tt.budget > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.budget)
+				defer cancel()
+			}
+			code, err := c.AuthCode(ctx, tt.key, "user-42")
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == nil && tt.check == nil && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, code, err)
+			}
+			calls := stand.Calls()
+			if len(calls) != tt.wantCalls {
+				t.Fatalf("Sentiance got %d calls, want %d", len(calls), tt.wantCalls)
+			}
+			for _, call := range calls {
+				if call.Method != http.MethodPost || call.Path != "/users/auth-code" || call.ContentType != "application/json" || call.Authorization != "Bearer "+tt.key {
+					t.Errorf("call = %+v", call)
+				}
+				var body map[string]any
+				if err := json.Unmarshal(call.Body, &body); err != nil || len(body) != 1 || body["external_id"] != "user-42" {
+					t.Errorf("body = %s, want exactly {\"external_id\":\"user-42\"}", call.Body)
+				}
+			}
+			if err == nil && code.Value != "" {
+				if codes := stand.Codes(); tt.steps == nil && (len(codes) != 1 || codes[0] != code.Value) {
+					t.Errorf("code %q is not the one Sentiance issued (%v)", code.Value, codes)
+				}
+			}
+		})
+	}
+}
+
+func TestValidCode(t *testing.T) {
+	tests := []struct {
+		code string
+		ok   bool
+	}{
+		{strings.Repeat("0f", 64), true},
+		{strings.Repeat("AB", 16), true},
+		{strings.Repeat("a", 31), false},
+		{strings.Repeat("a", 513), false},
+		{strings.Repeat("g", 64), false},
+		{strings.Repeat("a", 63) + " ", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := sentiance.ValidCode(tt.code); got != tt.ok {
+			t.Errorf("ValidCode(%q) = %v, want %v", tt.code, got, tt.ok)
+		}
+	}
+}
