@@ -17,6 +17,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/identity"
 	"github.com/sentiance-authcode/backend/internal/logging"
+	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/outbound"
 	"github.com/sentiance-authcode/backend/internal/secret"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
@@ -36,8 +37,9 @@ func main() {
 		os.Exit(2)
 	}
 
+	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
 	keys := secret.New(secretsmanager.NewFromConfig(awsCfg), secret.Options{
-		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL, Logger: log,
+		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL, Logger: log, Observe: emf.SecretFetch,
 	})
 	var verifier authcode.TokenVerifier
 	if cfg.VerifiesTokens() {
@@ -50,11 +52,12 @@ func main() {
 	svc := authcode.New(authcode.Options{
 		Verifier:        verifier,
 		Keys:            keys,
-		Sentiance:       sentiance.New(cfg.SentianceBaseURL, outbound.NewClient(outbound.Options{}), sentiance.Options{}),
+		Sentiance:       sentiance.New(cfg.SentianceBaseURL, outbound.NewClient(outbound.Options{}), sentiance.Options{Observe: emf.SentianceCall}),
 		ExternalIDClaim: cfg.ExternalIDClaim,
 		PlatformURL:     cfg.SentianceBaseURL,
 		AppID:           cfg.SentianceAppID,
 		Logger:          log,
+		OnKeyRejected:   emf.KeyRejected,
 	})
-	lambda.Start(apigw.NewHandler(svc, log).Handle)
+	lambda.Start(apigw.NewHandler(svc, apigw.Options{Logger: log, Recorder: emf}).Handle)
 }

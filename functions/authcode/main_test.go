@@ -134,6 +134,40 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Errorf("no request log line in the function's output:\n%s", logs)
 	}
 	testenv.AssertNoLeak(t, logs, append([]string{apiKey, token}, stand.Codes()...)...)
+	for _, m := range []string{"CodesIssued", "Denied", "SentianceLatency", "SecretFetches"} {
+		if emfCount(logs, m) == 0 {
+			t.Errorf("no %s metric line in the function's output", m)
+		}
+	}
+}
+
+// emfCount counts the Embedded Metric Format lines in logs that carry metric
+// in the default namespace, checking each names its value at the top level.
+func emfCount(logs, metric string) int {
+	n := 0
+	for _, line := range strings.Split(logs, "\n") {
+		var doc struct {
+			AWS struct {
+				CloudWatchMetrics []struct {
+					Namespace string
+					Metrics   []struct{ Name string }
+				}
+			} `json:"_aws"`
+		}
+		if json.Unmarshal([]byte(line), &doc) != nil {
+			continue
+		}
+		var values map[string]any
+		json.Unmarshal([]byte(line), &values)
+		for _, d := range doc.AWS.CloudWatchMetrics {
+			for _, m := range d.Metrics {
+				if m.Name == metric && d.Namespace == "SentianceAuthCode" && values[metric] != nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // In gateway-only mode (no JWT_ISSUER) the function trusts the authorizer's
@@ -167,6 +201,19 @@ func TestBootstrapGatewayOnly(t *testing.T) {
 	}
 	if calls := stand.Calls(); len(calls) != 1 || calls[0].ExternalID != user {
 		t.Errorf("Sentiance calls = %+v, want one for %s", calls, user)
+	}
+
+	// A key Sentiance no longer accepts: 502 and the metric the operator's alarm watches.
+	stand.SetKey("a-newer-key-the-secret-does-not-hold")
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(lambda.Invoke(t, ok), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 502 || !strings.Contains(resp.Body, "key_rejected") {
+		t.Errorf("with the key rejected: %d %s, want 502 key_rejected", resp.StatusCode, resp.Body)
+	}
+	if emfCount(lambda.Logs(), "KeyRejected") != 1 {
+		t.Errorf("want one KeyRejected metric line; output:\n%s", lambda.Logs())
 	}
 }
 

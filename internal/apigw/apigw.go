@@ -34,18 +34,37 @@ type Issuer interface {
 	Issue(ctx context.Context, req authcode.Request) (authcode.Result, error)
 }
 
+// Recorder counts answers, e.g. as metrics.
+type Recorder interface {
+	Request(outcome string, status int)
+}
+
+// Options configure a Handler; both are optional.
+type Options struct {
+	Logger   *slog.Logger
+	Recorder Recorder
+}
+
 // Handler serves API Gateway events.
 type Handler struct {
 	issuer Issuer
 	log    *slog.Logger
+	rec    Recorder
 }
 
+type noRecorder struct{}
+
+func (noRecorder) Request(string, int) {}
+
 // NewHandler returns a handler over issuer.
-func NewHandler(issuer Issuer, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func NewHandler(issuer Issuer, o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{issuer: issuer, log: log}
+	if o.Recorder == nil {
+		o.Recorder = noRecorder{}
+	}
+	return &Handler{issuer: issuer, log: o.Logger, rec: o.Recorder}
 }
 
 // Handle answers one event. It always returns a response and a nil error: a
@@ -59,6 +78,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError
 	}
+	h.rec.Request(reason, resp.StatusCode)
 	h.log.Log(ctx, level, "request",
 		"request_id", requestID,
 		"route", method+" "+path,

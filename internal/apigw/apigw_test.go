@@ -67,7 +67,7 @@ func newStack(t *testing.T, moto *testenv.Moto, o stackOptions) *stack {
 		AppID:           o.appID,
 		Logger:          log,
 	})
-	s.handler = apigw.NewHandler(svc, log)
+	s.handler = apigw.NewHandler(svc, apigw.Options{Logger: log})
 	return s
 }
 

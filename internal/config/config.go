@@ -33,6 +33,7 @@ var Variables = []string{
 	"JWKS_URL",
 	"JWT_ALGORITHMS",
 	"SENTIANCE_APP_ID",
+	"METRICS_NAMESPACE",
 }
 
 // ErrInvalid marks every configuration error.
@@ -50,6 +51,7 @@ type Config struct {
 	JWKSURL          string   // empty: discovered from the issuer
 	JWTAlgorithms    []string // allow-list for in-function verification
 	SentianceAppID   string
+	MetricsNamespace string // CloudWatch namespace of the EMF metrics
 }
 
 // VerifiesTokens reports whether the function verifies bearer tokens itself.
@@ -62,11 +64,12 @@ var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", 
 // Load reads the configuration through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		SecretID:        strings.TrimSpace(getenv("USER_LINK_SECRET_ID")),
-		SecretField:     orDefault(getenv("USER_LINK_SECRET_FIELD"), "user_link_api_key"),
-		ExternalIDClaim: orDefault(getenv("EXTERNAL_ID_CLAIM"), "sub"),
-		JWTIssuer:       strings.TrimSpace(getenv("JWT_ISSUER")),
-		SentianceAppID:  strings.TrimSpace(getenv("SENTIANCE_APP_ID")),
+		SecretID:         strings.TrimSpace(getenv("USER_LINK_SECRET_ID")),
+		SecretField:      orDefault(getenv("USER_LINK_SECRET_FIELD"), "user_link_api_key"),
+		ExternalIDClaim:  orDefault(getenv("EXTERNAL_ID_CLAIM"), "sub"),
+		JWTIssuer:        strings.TrimSpace(getenv("JWT_ISSUER")),
+		SentianceAppID:   strings.TrimSpace(getenv("SENTIANCE_APP_ID")),
+		MetricsNamespace: orDefault(getenv("METRICS_NAMESPACE"), "SentianceAuthCode"),
 	}
 
 	if c.SecretID == "" {
