@@ -11,7 +11,7 @@ RIE := $(TOOLS_BIN)/aws-lambda-rie
 # Lambda build flags: static, no RPC shim (provided.al2023 does not need it), small.
 LAMBDA_GOFLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 
-.PHONY: all run test test-short bench fuzz tools vet fmt build clean build-AuthCodeFunction
+.PHONY: all run test bench fuzz tools vet build size clean build-AuthCodeFunction
 
 all: vet test
 
@@ -42,3 +42,7 @@ build:
 
 clean:
 	rm -rf dist
+
+# Size of the deployment artifact, built as sam build does, and zipped.
+size:
+	$(GO) test -count=1 -run '^TestBuildTarget$$' -v ./internal/deployment | grep 'bootstrap:'

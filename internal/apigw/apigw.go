@@ -100,10 +100,15 @@ func (h *Handler) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest,
 		return resp, "method_not_allowed"
 	}
 
-	bodyID, status, detail := parseBody(ev)
-	if status != 0 {
-		reason := map[int]string{400: "bad_request", 413: "body_too_large", 415: "unsupported_media_type"}[status]
-		return problem(status, reason, detail, requestID, 0), reason
+	// Only POST takes a body; GET /auth/code is called bare by the sample apps.
+	var bodyID *string
+	if method == http.MethodPost {
+		var status int
+		var detail string
+		if bodyID, status, detail = parseBody(ev); status != 0 {
+			reason := map[int]string{400: "bad_request", 413: "body_too_large", 415: "unsupported_media_type"}[status]
+			return problem(status, reason, detail, requestID, 0), reason
+		}
 	}
 
 	res, err := h.issuer.Issue(ctx, authcode.Request{

@@ -19,21 +19,26 @@ var Regions = map[string]string{
 	"in": "https://api.r16.sentiance.com",
 }
 
-// Variables lists every environment variable the function reads, so the
-// template test can check the deployment sets exactly these.
+// Variables are the environment variables the deployment sets (template.yaml
+// sets exactly these; a test checks).
 var Variables = []string{
 	"SENTIANCE_REGION",
-	"SENTIANCE_API_URL",
 	"USER_LINK_SECRET_ID",
 	"USER_LINK_SECRET_FIELD",
 	"SECRET_CACHE_TTL",
 	"EXTERNAL_ID_CLAIM",
 	"JWT_ISSUER",
 	"JWT_AUDIENCE",
-	"JWKS_URL",
-	"JWT_ALGORITHMS",
 	"SENTIANCE_APP_ID",
 	"METRICS_NAMESPACE",
+}
+
+// Overrides are variables Load also reads but the deployment leaves unset:
+// their defaults are right for production.
+var Overrides = []string{
+	"SENTIANCE_API_URL",
+	"JWKS_URL",
+	"JWT_ALGORITHMS",
 }
 
 // ErrInvalid marks every configuration error.
