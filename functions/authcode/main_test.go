@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
@@ -59,21 +58,9 @@ func asRoute(ev events.APIGatewayV2HTTPRequest, method, path, token string, clai
 }
 
 func TestBootstrapUnderRIE(t *testing.T) {
-	bootstrap := testenv.BuildBootstrap(t, "./functions/authcode")
-	moto := testenv.StartMoto(t)
-	arn := moto.CreateSecret(t, "sentiance/user-link", `{"user_link_api_key":"`+apiKey+`"}`)
-	issuer := testenv.StartIssuer(t)
-	stand := testenv.StartSentiance(t, apiKey)
-
-	env := moto.Env()
-	env["USER_LINK_SECRET_ID"] = arn
-	env["SENTIANCE_API_URL"] = stand.URL
-	env["SENTIANCE_APP_ID"] = "app-under-rie"
-	env["JWT_ISSUER"] = issuer.URL
-	env["JWT_AUDIENCE"] = audience
-	lambda := testenv.StartLambda(t, bootstrap, env)
-
-	token := issuer.Token(t, jwt.MapClaims{"sub": user, "aud": audience})
+	f := startFunction(t, map[string]string{"SENTIANCE_APP_ID": "app-under-rie"})
+	moto, issuer, stand, lambda := f.moto, f.issuer, f.stand, f.lambda
+	token := f.token
 	claims := map[string]string{"sub": user, "aud": audience, "iss": issuer.URL}
 	sample := sampleEvent(t)
 
@@ -229,7 +216,9 @@ func TestBootstrapBadConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(bootstrap)
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, strings.Fields(tt.env)...)
+			// As under the Lambda runtime (its API is never reached: the
+			// configuration fails first); without it the binary runs local mode.
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9"}, strings.Fields(tt.env)...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()

@@ -39,7 +39,7 @@ type VerifierOptions struct {
 	// default one per 30 s.
 	UnknownKIDInterval time.Duration
 	// RetryInterval is how soon a JWKS that could not be loaded at all is
-	// tried again, default 5 s.
+	// tried again, default 2 s.
 	RetryInterval time.Duration
 	Logger        *slog.Logger
 }
@@ -72,7 +72,7 @@ func NewVerifier(o VerifierOptions) *Verifier {
 		o.UnknownKIDInterval = 30 * time.Second
 	}
 	if o.RetryInterval <= 0 {
-		o.RetryInterval = 5 * time.Second
+		o.RetryInterval = 2 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
