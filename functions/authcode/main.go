@@ -1,63 +1,49 @@
 // Command authcode is the Lambda function that answers POST /auth-code and
 // GET /auth/code with a Sentiance authentication code for the verified caller.
-// It only wires configuration and clients; the logic lives in internal/.
+// Started by the Lambda runtime it serves invocations; started anywhere else
+// (`make run`), or with -local, it serves HTTP itself (internal/local). It
+// only chooses the mode and wires; the logic lives in internal/.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/sentiance-authcode/backend/internal/apigw"
-	"github.com/sentiance-authcode/backend/internal/authcode"
+	"github.com/sentiance-authcode/backend/internal/app"
 	"github.com/sentiance-authcode/backend/internal/config"
-	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/local"
 	"github.com/sentiance-authcode/backend/internal/logging"
 	"github.com/sentiance-authcode/backend/internal/metrics"
-	"github.com/sentiance-authcode/backend/internal/outbound"
-	"github.com/sentiance-authcode/backend/internal/secret"
-	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
 func main() {
+	localMode := flag.Bool("local", false, "serve HTTP on LOCAL_ADDR (default "+local.DefaultAddr+"); the default when not started by the Lambda runtime")
+	flag.Parse()
+	if *localMode || os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
+		os.Exit(local.Main())
+	}
+
 	log := logging.New(os.Stdout, os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "authcode:", err)
-		os.Exit(2)
+		fail(err)
 	}
-	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	fn, err := app.New(context.Background(), cfg, app.Options{
+		Logger:  log,
+		Metrics: metrics.New(os.Stdout, cfg.MetricsNamespace),
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "authcode: AWS configuration:", err)
-		os.Exit(2)
+		fail(err)
 	}
+	lambda.Start(fn.Handler.Handle)
+}
 
-	emf := metrics.New(os.Stdout, cfg.MetricsNamespace)
-	keys := secret.New(secretsmanager.NewFromConfig(awsCfg), secret.Options{
-		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL, Logger: log, Observe: emf.SecretFetch,
-	})
-	var verifier authcode.TokenVerifier
-	if cfg.VerifiesTokens() {
-		verifier = identity.NewVerifier(identity.VerifierOptions{
-			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms,
-			JWKSURL: cfg.JWKSURL, Logger: log,
-			Client: outbound.NewClient(outbound.Options{MaxBody: 150_000}),
-		})
-	}
-	svc := authcode.New(authcode.Options{
-		Verifier:        verifier,
-		Keys:            keys,
-		Sentiance:       sentiance.New(cfg.SentianceBaseURL, outbound.NewClient(outbound.Options{}), sentiance.Options{Observe: emf.SentianceCall}),
-		ExternalIDClaim: cfg.ExternalIDClaim,
-		PlatformURL:     cfg.SentianceBaseURL,
-		AppID:           cfg.SentianceAppID,
-		Logger:          log,
-		OnKeyRejected:   emf.KeyRejected,
-	})
-	lambda.Start(apigw.NewHandler(svc, apigw.Options{Logger: log, Recorder: emf}).Handle)
+// fail reports bad configuration in one line and exits 2.
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "authcode:", err)
+	os.Exit(2)
 }

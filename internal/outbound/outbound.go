@@ -89,6 +89,14 @@ func (c capped) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport (a long-running local server closes them at shutdown).
+func (c capped) CloseIdleConnections() {
+	if ci, ok := c.next.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
 type limitedBody struct {
 	io.ReadCloser
 	left int64

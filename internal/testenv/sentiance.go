@@ -1,35 +1,36 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sentiance-authcode/backend/internal/devsentiance"
 )
 
 // Sentiance is a stand-in for Sentiance's POST /users/auth-code. Its base
-// URL goes where https://api.sentiance.com would.
+// URL goes where https://api.sentiance.com would. Unless a test scripts
+// another answer, it answers as internal/devsentiance does (the stand-in
+// `make run` uses), so tests and local runs share one model of Sentiance.
 type Sentiance struct {
 	URL string
 
 	srv    *httptest.Server
 	closed chan struct{} // closed at cleanup, ends every pending delay
+	dev    *devsentiance.Server
 
-	mu     sync.Mutex
-	apiKey string
-	delay  time.Duration
-	steps  []SentianceStep
-	calls  []SentianceCall
-	codes  []string
+	mu    sync.Mutex
+	delay time.Duration
+	steps []SentianceStep
+	calls []SentianceCall
+	codes []string
 }
 
 // SentianceCall is one request the stand-in received, valid or not.
@@ -57,7 +58,12 @@ type SentianceStep struct {
 // StartSentiance starts the stand-in, accepting apiKey.
 func StartSentiance(t testing.TB, apiKey string) *Sentiance {
 	t.Helper()
-	s := &Sentiance{apiKey: apiKey, closed: make(chan struct{})}
+	s := &Sentiance{closed: make(chan struct{})}
+	s.dev = devsentiance.New(apiKey, func(code string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.codes = append(s.codes, code)
+	})
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(func() {
@@ -69,9 +75,7 @@ func StartSentiance(t testing.TB, apiKey string) *Sentiance {
 
 // SetKey changes the API key the stand-in accepts, as after a rotation.
 func (s *Sentiance) SetKey(apiKey string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.apiKey = apiKey
+	s.dev.SetKey(apiKey)
 }
 
 // SetDelay delays every normal answer by d.
@@ -104,13 +108,11 @@ func (s *Sentiance) Codes() []string {
 }
 
 func (s *Sentiance) serve(w http.ResponseWriter, r *http.Request) {
-	// Sentiance documents no request size limit; 1 MiB keeps a runaway
-	// client from filling memory.
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, devsentiance.MaxBodyBytes))
 	var req struct {
 		ExternalID any `json:"external_id"`
 	}
-	jsonErr := json.Unmarshal(body, &req)
+	_ = json.Unmarshal(body, &req)
 	externalID, _ := req.ExternalID.(string)
 
 	s.mu.Lock()
@@ -122,7 +124,7 @@ func (s *Sentiance) serve(w http.ResponseWriter, r *http.Request) {
 		Body:          body,
 		ExternalID:    externalID,
 	})
-	apiKey, delay := s.apiKey, s.delay
+	delay := s.delay
 	var step *SentianceStep
 	if len(s.steps) > 0 {
 		step = &s.steps[0]
@@ -152,35 +154,9 @@ func (s *Sentiance) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	switch {
-	case r.URL.Path != "/users/auth-code":
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
-	case r.Method != http.MethodPost:
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed"})
-	case !bearerIs(r.Header.Get("Authorization"), apiKey):
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized", "errorCode": "unauthorized"})
-	case !isJSON(r.Header.Get("Content-Type")):
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{
-			"message": "Content-Type must be application/json", "errorCode": "unsupported_media_type"})
-	case jsonErr != nil:
-		writeJSON(w, http.StatusBadRequest, map[string]string{
-			"message": "body must be a JSON object", "errorCode": "validation_error"})
-	case externalID == "":
-		writeJSON(w, http.StatusBadRequest, map[string]string{
-			"message": "external_id must be a non-empty string", "errorCode": "validation_error"})
-	default:
-		code := make([]byte, 64)
-		_, _ = rand.Read(code) // never fails, per crypto/rand
-		authCode := hex.EncodeToString(code)
-		s.mu.Lock()
-		s.codes = append(s.codes, authCode)
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]string{
-			"authentication_code": authCode,
-			"expires_at":          time.Now().UTC().Add(10 * time.Minute).Format("2006-01-02T15:04:05.000Z"),
-		})
-	}
+	// The normal answer, with the body read above put back.
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.dev.ServeHTTP(w, r)
 }
 
 // sleep waits d and reports whether the answer should still be sent: not if
@@ -199,18 +175,6 @@ func (s *Sentiance) sleep(ctx context.Context, d time.Duration) bool {
 	case <-s.closed:
 		return false
 	}
-}
-
-// bearerIs reports whether header is "Bearer <key>" (scheme case-insensitive,
-// RFC 9110). An empty key accepts nothing.
-func bearerIs(header, key string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	return ok && key != "" && strings.EqualFold(scheme, "Bearer") && token == key
-}
-
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
 }
 
 // reset drops the connection with a TCP RST, so the client gets "connection

@@ -1,0 +1,109 @@
+// Package app builds the function from its configuration: the key source,
+// the token verifier, the Sentiance client, the use case and the API Gateway
+// adapter. The Lambda entry point and local mode both build it here, so they
+// run the same code with the same settings.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/sentiance-authcode/backend/internal/apigw"
+	"github.com/sentiance-authcode/backend/internal/authcode"
+	"github.com/sentiance-authcode/backend/internal/config"
+	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/metrics"
+	"github.com/sentiance-authcode/backend/internal/outbound"
+	"github.com/sentiance-authcode/backend/internal/secret"
+	"github.com/sentiance-authcode/backend/internal/sentiance"
+)
+
+// Options are what differs between the deployed function and local mode.
+type Options struct {
+	Logger *slog.Logger
+	// Keys hands out the Sentiance user_link key. Nil means the deployed
+	// source: the Secrets Manager secret cfg.SecretID, read with the AWS
+	// SDK's default configuration.
+	Keys authcode.KeySource
+	// Metrics, when set, receives the CloudWatch EMF metrics.
+	Metrics *metrics.EMF
+}
+
+// App is the built function.
+type App struct {
+	Handler *apigw.Handler
+
+	verifier *identity.Verifier // nil without in-function verification
+	clients  []*http.Client
+}
+
+// New builds the function. Its only error is an unusable AWS configuration
+// when o.Keys is nil; it does no network I/O.
+func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var (
+		rec           apigw.Recorder
+		secretFetch   func(outcome string)
+		sentianceCall func(status int, took time.Duration)
+		keyRejected   func()
+	)
+	if m := o.Metrics; m != nil {
+		rec, secretFetch, sentianceCall, keyRejected = m, m.SecretFetch, m.SentianceCall, m.KeyRejected
+	}
+
+	keys := o.Keys
+	if keys == nil {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("AWS configuration: %w", err)
+		}
+		keys = secret.New(secretsmanager.NewFromConfig(awsCfg), secret.Options{
+			SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL, Logger: o.Logger, Observe: secretFetch,
+		})
+	}
+
+	a := &App{}
+	var verifier authcode.TokenVerifier
+	if cfg.VerifiesTokens() {
+		jwksClient := outbound.NewClient(outbound.Options{MaxBody: 150_000})
+		a.clients = append(a.clients, jwksClient)
+		a.verifier = identity.NewVerifier(identity.VerifierOptions{
+			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms,
+			JWKSURL: cfg.JWKSURL, Logger: o.Logger, Client: jwksClient,
+		})
+		verifier = a.verifier
+	}
+	sentianceClient := outbound.NewClient(outbound.Options{})
+	a.clients = append(a.clients, sentianceClient)
+	svc := authcode.New(authcode.Options{
+		Verifier:        verifier,
+		Keys:            keys,
+		Sentiance:       sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall}),
+		ExternalIDClaim: cfg.ExternalIDClaim,
+		PlatformURL:     cfg.SentianceBaseURL,
+		AppID:           cfg.SentianceAppID,
+		Logger:          o.Logger,
+		OnKeyRejected:   keyRejected,
+	})
+	a.Handler = apigw.NewHandler(svc, apigw.Options{Logger: o.Logger, Recorder: rec})
+	return a, nil
+}
+
+// Close stops the verifier's background key refresh and closes idle
+// connections. A Lambda never needs it; a local server calls it at shutdown.
+func (a *App) Close() {
+	if a.verifier != nil {
+		a.verifier.Close()
+	}
+	for _, c := range a.clients {
+		c.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,82 @@
+package local
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/config"
+	"github.com/sentiance-authcode/backend/internal/devidp"
+)
+
+// startInfo is what the banner and the start-up log lines tell.
+type startInfo struct {
+	BaseURL      string
+	Config       config.Config
+	StandIn      bool      // Sentiance is the local stand-in
+	KeyFromEnv   bool      // the key comes from SENTIANCE_USER_LINK_KEY
+	Token        string    // the demo user's token; empty with a real issuer
+	TokenExpires time.Time // when Token expires
+}
+
+// printBanner tells a person what runs and how to call it. The curl lines
+// work as printed (they hold the demo token) when the development issuer
+// runs; with a real issuer they read the token from $TOKEN.
+func printBanner(w io.Writer, in startInfo) {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("")
+	line("Sentiance auth-code backend, local mode")
+	line("  API        %s  (POST /auth-code, GET /auth/code)", in.BaseURL)
+	if in.Token != "" {
+		line("  Identity   development issuer %s, audience %s (tokens of any other issuer are refused)", in.Config.JWTIssuer, strings.Join(in.Config.JWTAudiences, ","))
+	} else {
+		line("  Identity   %s, audience %s", in.Config.JWTIssuer, strings.Join(in.Config.JWTAudiences, ","))
+	}
+	switch {
+	case in.StandIn:
+		line("  Sentiance  LOCAL STAND-IN at %s", in.Config.SentianceBaseURL)
+		line("")
+		line("  WARNING: the codes are NOT real. They look like Sentiance's but the SDK's createUser")
+		line("  will reject them. Set SENTIANCE_USER_LINK_KEY or USER_LINK_SECRET_ID for real codes.")
+	case in.KeyFromEnv:
+		line("  Sentiance  %s with the key from SENTIANCE_USER_LINK_KEY", in.Config.SentianceBaseURL)
+	default:
+		line("  Sentiance  %s with the key from secret %s", in.Config.SentianceBaseURL, in.Config.SecretID)
+	}
+	line("")
+	auth := `"Authorization: Bearer $TOKEN"`
+	if in.Token != "" {
+		line("Token for the demo user %q (%s claim), valid until %s:", devidp.DemoUser, in.Config.ExternalIDClaim, in.TokenExpires.UTC().Format("2006-01-02 15:04 UTC"))
+		line("")
+		line("%s", in.Token)
+		auth = "'Authorization: Bearer " + in.Token + "'"
+	} else {
+		line("Put a token from %s in $TOKEN.", in.Config.JWTIssuer)
+	}
+	line("")
+	line("Try it:")
+	line("")
+	line("curl -sS -X POST -H %s %s/auth-code", auth, in.BaseURL)
+	line("curl -sS -H %s %s/auth/code", auth, in.BaseURL)
+	line("")
+	line("In the app, use %s as the backend URL and send the token as \"Authorization: Bearer <token>\"", in.BaseURL)
+	line("(Android emulator: http://10.0.2.2:<port>; a phone: LOCAL_ADDR=0.0.0.0:<port> and this machine's address).")
+	line("Ctrl-C stops.")
+	line("")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// logStart records the same facts in the log, without the token.
+func logStart(log *slog.Logger, in startInfo) {
+	log.Info("local mode listening",
+		"url", in.BaseURL,
+		"jwt_issuer", in.Config.JWTIssuer,
+		"development_issuer", in.Token != "",
+		"sentiance", in.Config.SentianceBaseURL)
+	if in.StandIn {
+		log.Warn("Sentiance is a local stand-in: the codes it issues are NOT real")
+	}
+}

@@ -1,0 +1,349 @@
+// Package local runs the function as an HTTP server on a developer's machine
+// (`make run`): no AWS account, no Docker. Each request goes through an
+// emulation of API Gateway's HTTP API (routes, JWT authorizer, payload
+// format 2.0 event; see Gateway) to the very handler the Lambda runs.
+//
+// With nothing configured it brings its own development identity provider
+// (internal/devidp) and Sentiance stand-in (internal/devsentiance) and
+// prints a ready token and curl commands; with JWT_ISSUER, a real key or a
+// secret configured it uses the real thing instead.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/apigw"
+	"github.com/sentiance-authcode/backend/internal/app"
+	"github.com/sentiance-authcode/backend/internal/config"
+	"github.com/sentiance-authcode/backend/internal/devidp"
+	"github.com/sentiance-authcode/backend/internal/devsentiance"
+	"github.com/sentiance-authcode/backend/internal/logging"
+)
+
+// Variables are the environment variables only local mode reads. They are
+// not part of config.Variables: the deployed function never reads them and
+// the template must not set them.
+var Variables = []string{
+	"LOCAL_ADDR",              // where to listen, default DefaultAddr
+	"SENTIANCE_USER_LINK_KEY", // a real user_link key, instead of a secret or the stand-in
+}
+
+// DefaultAddr is where local mode listens without LOCAL_ADDR.
+const DefaultAddr = "127.0.0.1:3000"
+
+// ShutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT or SIGTERM: the function's own timeout plus a margin.
+const ShutdownTimeout = FunctionTimeout + 5*time.Second
+
+// Options are Run's inputs.
+type Options struct {
+	Getenv func(string) string
+	Stdout io.Writer // logs
+	Stderr io.Writer // the start-up banner
+	// TextLogs selects human-readable logs instead of JSON lines.
+	TextLogs bool
+	// Ready, when set, is called with the API's base URL once it accepts
+	// connections.
+	Ready func(baseURL string)
+}
+
+// Main runs local mode until SIGINT or SIGTERM and returns the process's
+// exit code: 0 after a clean stop, 2 for bad configuration, 1 otherwise.
+// Errors are one line on stderr.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+	}()
+	err := Run(ctx, Options{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, TextLogs: isTerminal(os.Stdout)})
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "authcode:", err)
+	if errors.Is(err, config.ErrInvalid) {
+		return 2
+	}
+	return 1
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Run serves the API until ctx is done, then lets in-flight requests finish
+// (at most ShutdownTimeout) and returns nil. Configuration errors wrap
+// config.ErrInvalid and name the variable.
+func Run(ctx context.Context, o Options) error {
+	getenv := func(name string) string { return strings.TrimSpace(o.Getenv(name)) }
+	log := newLogger(o.Stdout, o.TextLogs, getenv("AWS_LAMBDA_LOG_LEVEL"))
+
+	addr := getenv("LOCAL_ADDR")
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if err := checkAddr(addr); err != nil {
+		return err
+	}
+	userKey, secretID, apiURL := getenv("SENTIANCE_USER_LINK_KEY"), getenv("USER_LINK_SECRET_ID"), getenv("SENTIANCE_API_URL")
+	switch {
+	case userKey != "" && secretID != "":
+		return invalid("SENTIANCE_USER_LINK_KEY", "and USER_LINK_SECRET_ID are both set; set one")
+	case userKey == "" && secretID == "" && apiURL != "":
+		return invalid("SENTIANCE_API_URL", "is set without a key: set SENTIANCE_USER_LINK_KEY or USER_LINK_SECRET_ID too (with neither, a local stand-in answers)")
+	}
+	// Validate the rest before taking a port, with placeholders for what the
+	// local servers will provide.
+	placeholder := "http://127.0.0.1:1"
+	standInPlaceholder := ""
+	if userKey == "" && secretID == "" {
+		standInPlaceholder = placeholder
+	}
+	if _, err := config.Load(overlay(o.Getenv, localOverrides(getenv, placeholder, standInPlaceholder))); err != nil {
+		return err
+	}
+
+	var closers closeStack
+	defer closers.run()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (LOCAL_ADDR): %w", addr, err)
+	}
+	closers.push(func() { l.Close() })
+	baseURL := urlOf(l.Addr())
+
+	// Embedded defaults: a development issuer on the API's own port, and a
+	// Sentiance stand-in on a loopback port of its own.
+	var idp *devidp.Issuer
+	if getenv("JWT_ISSUER") == "" {
+		if ip := l.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && !ip.IsUnspecified() {
+			return invalid("LOCAL_ADDR", "%s: the development issuer needs a loopback or all-interfaces address (e.g. 0.0.0.0:3000); or set JWT_ISSUER", addr)
+		}
+		if idp, err = devidp.New(baseURL); err != nil {
+			return err
+		}
+	}
+	var standIn *standInServer
+	if userKey == "" && secretID == "" {
+		if standIn, err = startStandIn(log); err != nil {
+			return err
+		}
+		closers.push(standIn.close)
+		userKey = standIn.key
+	}
+	standInURL := ""
+	if standIn != nil {
+		standInURL = standIn.url
+	}
+	cfg, err := config.Load(overlay(o.Getenv, localOverrides(getenv, baseURL, standInURL)))
+	if err != nil {
+		return err
+	}
+
+	opts := app.Options{Logger: log} // no metrics: EMF lines are for CloudWatch
+	if userKey != "" {
+		opts.Keys = staticKey{userKey}
+	}
+	fn, err := app.New(ctx, cfg, opts)
+	if err != nil {
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	closers.push(fn.Close)
+	authorizer := NewAuthorizer(AuthorizerOptions{
+		Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, JWKSURL: cfg.JWKSURL, Logger: log,
+	})
+	closers.push(authorizer.Close)
+	gw := &Gateway{Routes: apigw.Routes, Authorizer: authorizer, Function: fn.Handler.Handle, Logger: log}
+
+	var handler http.Handler = gw
+	if idp != nil {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if idp.Handles(r.URL.Path) {
+				idp.ServeHTTP(w, r)
+				return
+			}
+			gw.ServeHTTP(w, r)
+		})
+	}
+	srv := newServer(handler, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+
+	info := startInfo{BaseURL: baseURL, Config: cfg, StandIn: standIn != nil, KeyFromEnv: getenv("SENTIANCE_USER_LINK_KEY") != ""}
+	if idp != nil {
+		claims := map[string]any{"sub": devidp.DemoUser, "aud": cfg.JWTAudiences[0], cfg.ExternalIDClaim: devidp.DemoUser}
+		if info.Token, err = idp.Token(claims, devidp.TokenLifetime); err != nil {
+			return err
+		}
+		info.TokenExpires = time.Now().Add(devidp.TokenLifetime)
+	}
+	printBanner(o.Stderr, info)
+	logStart(log, info)
+	if o.Ready != nil {
+		o.Ready(baseURL)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; waiting for requests in flight", "timeout", ShutdownTimeout.String())
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("requests still running at the shutdown deadline were cut off", "error", err.Error())
+		srv.Close()
+	}
+	<-served // http.ErrServerClosed
+	log.Info("stopped")
+	return nil
+}
+
+// localOverrides are the values local mode supplies in place of the
+// environment the template would set: the development issuer (when
+// JWT_ISSUER is unset), the stand-in's URL (when it runs), and a
+// placeholder secret id when the key does not come from Secrets Manager
+// (config requires one; local mode then never reads it).
+func localOverrides(getenv func(string) string, issuerURL, standInURL string) map[string]string {
+	set := map[string]string{}
+	if getenv("JWT_ISSUER") == "" {
+		set["JWT_ISSUER"] = issuerURL
+		set["JWKS_URL"] = "" // discovered from the development issuer
+		if getenv("JWT_AUDIENCE") == "" {
+			set["JWT_AUDIENCE"] = devidp.Audience
+		}
+	}
+	if getenv("USER_LINK_SECRET_ID") == "" {
+		set["USER_LINK_SECRET_ID"] = "unused-in-local-mode"
+	}
+	if standInURL != "" {
+		set["SENTIANCE_API_URL"] = standInURL
+	}
+	return set
+}
+
+func overlay(getenv func(string) string, set map[string]string) func(string) string {
+	return func(name string) string {
+		if v, ok := set[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}
+}
+
+func invalid(name, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %s", config.ErrInvalid, name, fmt.Sprintf(format, args...))
+}
+
+// checkAddr accepts host:port with a numeric port (0 picks a free one).
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return invalid("LOCAL_ADDR", "must be host:port such as 127.0.0.1:3000; got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return invalid("LOCAL_ADDR", "must have a port number 0-65535; got %q", addr)
+	}
+	return nil
+}
+
+// urlOf is the base URL clients on this machine use for a listener: an
+// all-interfaces listener is reached through 127.0.0.1.
+func urlOf(a net.Addr) string {
+	tcp := a.(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      FunctionTimeout + 10*time.Second,
+		IdleTimeout:       60 * time.Second,
+		// A backstop; the gateway's exact 10,240-byte limit is checked per request.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// newLogger writes text for a person at a terminal, JSON lines otherwise,
+// at the level AWS_LAMBDA_LOG_LEVEL names (as the deployed function).
+func newLogger(w io.Writer, text bool, level string) *slog.Logger {
+	if !text {
+		return logging.New(w, level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logging.Level(level)}))
+}
+
+// staticKey is a key from the environment. It never prints itself.
+type staticKey struct{ key string }
+
+func (k staticKey) Key(context.Context) (string, error) { return k.key, nil }
+
+// Refresh returns the same key: there is nothing to refresh it from, so a
+// rejected key is answered 502 key_rejected, as with a stale secret.
+func (k staticKey) Refresh(context.Context, string) (string, error) { return k.key, nil }
+func (staticKey) String() string                                    { return "[redacted]" }
+func (staticKey) LogValue() slog.Value                              { return slog.StringValue("[redacted]") }
+
+// standInServer is the Sentiance stand-in on its own loopback port.
+type standInServer struct {
+	url, key string
+	srv      *http.Server
+	served   chan struct{}
+}
+
+func startStandIn(log *slog.Logger) (*standInServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("Sentiance stand-in: %w", err)
+	}
+	s := &standInServer{url: urlOf(l.Addr()), key: "dev." + devsentiance.NewCode()[:32], served: make(chan struct{})}
+	s.srv = newServer(devsentiance.New(s.key, nil), log)
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(l)
+	}()
+	return s, nil
+}
+
+// close runs after the API server has drained, so no request still needs it.
+func (s *standInServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if s.srv.Shutdown(ctx) != nil {
+		s.srv.Close()
+	}
+	<-s.served
+}
+
+// closeStack runs cleanups last-in first-out.
+type closeStack []func()
+
+func (c *closeStack) push(f func()) { *c = append(*c, f) }
+func (c *closeStack) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+}
