@@ -20,6 +20,7 @@ import (
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
 	"github.com/sentiance-authcode/backend/internal/config"
+	"github.com/sentiance-authcode/backend/internal/local"
 )
 
 const root = "../.."
@@ -144,6 +145,11 @@ func TestFunctionMatchesCode(t *testing.T) {
 	for _, v := range config.Overrides {
 		if _, ok := env[v]; ok {
 			t.Errorf("template sets %s, an override whose default is right for production", v)
+		}
+	}
+	for _, v := range local.Variables {
+		if _, ok := env[v]; ok {
+			t.Errorf("template sets %s, which only local runs may read", v)
 		}
 	}
 }
