@@ -79,12 +79,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		level = slog.LevelError
 	}
 	h.rec.Request(reason, resp.StatusCode)
-	h.log.Log(ctx, level, "request",
-		"request_id", requestID,
-		"route", method+" "+path,
-		"status", resp.StatusCode,
-		"outcome", reason,
-		"duration_ms", time.Since(start).Milliseconds(),
+	// LogAttrs: typed attributes, no boxing into interfaces on every request.
+	h.log.LogAttrs(ctx, level, "request",
+		slog.String("request_id", requestID),
+		slog.String("route", method+" "+path),
+		slog.Int("status", resp.StatusCode),
+		slog.String("outcome", reason),
+		slog.Int64("duration_ms", time.Since(start).Milliseconds()),
 	)
 	return resp, nil
 }

@@ -4,11 +4,12 @@
 package metrics
 
 import (
-	"encoding/json"
 	"io"
+	"math"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Service is the dimension every metric carries (the alarms select on it).
@@ -31,6 +32,7 @@ type EMF struct {
 	w         io.Writer
 	namespace string
 	now       func() time.Time
+	buf       []byte // the line being written, reused under mu
 }
 
 // New returns an EMF writer for namespace.
@@ -42,29 +44,29 @@ func New(w io.Writer, namespace string) *EMF {
 func (m *EMF) Request(outcome string, status int) {
 	switch {
 	case status == 200:
-		m.put(CodesIssued, "Count", 1, nil)
+		m.put(CodesIssued, "Count", 1, "", "")
 	case status >= 500:
-		m.put(Failed, "Count", 1, map[string]string{"Reason": outcome})
+		m.put(Failed, "Count", 1, "Reason", outcome)
 	default:
-		m.put(Denied, "Count", 1, map[string]string{"Reason": outcome})
+		m.put(Denied, "Count", 1, "Reason", outcome)
 	}
 }
 
 // SentianceCall records one call to Sentiance: its status (0 when there
 // was no answer) and how long it took.
 func (m *EMF) SentianceCall(status int, took time.Duration) {
-	m.put(SentianceLatency, "Milliseconds", float64(took.Microseconds())/1000, nil)
+	m.put(SentianceLatency, "Milliseconds", float64(took.Microseconds())/1000, "", "")
 	if status != 200 {
-		m.put(SentianceErrors, "Count", 1, map[string]string{"Status": statusText(status)})
+		m.put(SentianceErrors, "Count", 1, "Status", statusText(status))
 	}
 }
 
 // KeyRejected counts a rejection of the user_link key by Sentiance.
-func (m *EMF) KeyRejected() { m.put(KeyRejected, "Count", 1, nil) }
+func (m *EMF) KeyRejected() { m.put(KeyRejected, "Count", 1, "", "") }
 
 // SecretFetch counts a Secrets Manager fetch by outcome.
 func (m *EMF) SecretFetch(outcome string) {
-	m.put(SecretFetches, "Count", 1, map[string]string{"Outcome": outcome})
+	m.put(SecretFetches, "Count", 1, "Outcome", outcome)
 }
 
 func statusText(status int) string {
@@ -74,40 +76,94 @@ func statusText(status int) string {
 	return strconv.Itoa(status)
 }
 
-type directive struct {
-	Namespace  string       `json:"Namespace"`
-	Dimensions [][]string   `json:"Dimensions"`
-	Metrics    []definition `json:"Metrics"`
-}
-
-type definition struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
 // put writes one EMF document: the metadata under _aws, then the dimension
-// values and the metric value as top-level members.
-func (m *EMF) put(name, unit string, value float64, dims map[string]string) {
-	keys := []string{"Service"}
-	doc := map[string]any{"Service": Service, name: value}
-	for k, v := range dims {
-		keys = append(keys, k)
-		doc[k] = v
+// values and the metric value as top-level members. dimName is "" for a
+// metric with only the Service dimension. The line is built by hand into a
+// buffer reused under the lock (it runs on every request: encoding/json and
+// its maps cost more than the rest of a warm invocation together).
+func (m *EMF) put(name, unit string, value float64, dimName, dimValue string) {
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return // not representable in JSON
 	}
-	doc["_aws"] = map[string]any{
-		"Timestamp": m.now().UnixMilli(),
-		"CloudWatchMetrics": []directive{{
-			Namespace:  m.namespace,
-			Dimensions: [][]string{keys},
-			Metrics:    []definition{{Name: name, Unit: unit}},
-		}},
-	}
-	line, err := json.Marshal(doc)
-	if err != nil {
-		return
-	}
-	line = append(line, '\n')
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.w.Write(line) // a lost metric line must not fail a request
+	b := m.buf[:0]
+	b = append(b, `{"_aws":{"Timestamp":`...)
+	b = strconv.AppendInt(b, m.now().UnixMilli(), 10)
+	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
+	b = appendString(b, m.namespace)
+	b = append(b, `,"Dimensions":[["Service"`...)
+	if dimName != "" {
+		b = append(b, ',')
+		b = appendString(b, dimName)
+	}
+	b = append(b, `]],"Metrics":[{"Name":`...)
+	b = appendString(b, name)
+	b = append(b, `,"Unit":`...)
+	b = appendString(b, unit)
+	b = append(b, `}]}]},"Service":`...)
+	b = appendString(b, Service)
+	if dimName != "" {
+		b = append(b, ',')
+		b = appendString(b, dimName)
+		b = append(b, ':')
+		b = appendString(b, dimValue)
+	}
+	b = append(b, ',')
+	b = appendString(b, name)
+	b = append(b, ':')
+	b = appendFloat(b, value)
+	b = append(b, '}', '\n')
+	m.buf = b
+	m.w.Write(b) // a lost metric line must not fail a request
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does
+// (invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// appendFloat appends f as encoding/json formats a float64.
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
