@@ -77,7 +77,7 @@ func TestAuthorizer(t *testing.T) {
 
 	// Claims reach the function as strings, as API Gateway renders them.
 	tok := iss.Token(t, jwt.MapClaims{
-		"sub": "u-1", "aud": "app", "exp": 1795600000, "email_verified": true,
+		"sub": "u-1", "aud": "app", "exp": 4102444800, "email_verified": true,
 		"cognito:groups": []string{"admins", "users"}, "ratio": 0.5,
 		"address": map[string]any{"country": "BE", "zip": 1000}, "nothing": json.RawMessage("null"),
 	})
@@ -86,7 +86,7 @@ func TestAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"sub": "u-1", "aud": "app", "iss": iss.URL, "exp": "1795600000", "email_verified": "true",
+		"sub": "u-1", "aud": "app", "iss": iss.URL, "exp": "4102444800", "email_verified": "true",
 		"cognito:groups": "[admins users]", "ratio": "0.5", "address": "map[country:BE zip:1000]", "nothing": "<nil>",
 	}
 	for k, v := range want {
