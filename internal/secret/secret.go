@@ -102,7 +102,7 @@ func (c *Cache) Key(ctx context.Context) (string, error) {
 	if fresh || backingOff {
 		return key, nil
 	}
-	return c.fetch(ctx)
+	return c.fetch(ctx, false)
 }
 
 // Refresh is called when Sentiance rejected key. It fetches the secret again
@@ -124,13 +124,24 @@ func (c *Cache) Refresh(ctx context.Context, rejected string) (string, error) {
 	}
 	c.lastForced = now
 	c.mu.Unlock()
-	return c.fetch(ctx)
+	return c.fetch(ctx, true)
 }
 
 // fetch runs one GetSecretValue at a time; concurrent callers share its result
-// but each stops waiting when its own context ends.
-func (c *Cache) fetch(ctx context.Context) (string, error) {
+// but each stops waiting when its own context ends. force skips the check
+// for a fresh key (a rejection made the cached one suspect).
+func (c *Cache) fetch(ctx context.Context, force bool) (string, error) {
 	ch := c.group.DoChan("fetch", func() (any, error) {
+		// A caller that found the key stale may arrive just after another
+		// fetch stored a fresh one: use it rather than fetch again.
+		if !force {
+			c.mu.Lock()
+			key, fresh := c.key, c.key != "" && c.opts.Now().Before(c.expires)
+			c.mu.Unlock()
+			if fresh {
+				return key, nil
+			}
+		}
 		// Detached from the first caller's cancellation: the others share this fetch.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
 		defer cancel()
