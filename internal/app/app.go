@@ -12,6 +12,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
@@ -20,6 +21,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/identity"
 	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/outbound"
+	"github.com/sentiance-authcode/backend/internal/ratelimit"
 	"github.com/sentiance-authcode/backend/internal/secret"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
@@ -54,9 +56,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		secretFetch   func(outcome string)
 		sentianceCall func(status int, took time.Duration)
 		keyRejected   func()
+		limiterError  func()
 	)
 	if m := o.Metrics; m != nil {
-		rec, secretFetch, sentianceCall, keyRejected = m, m.SecretFetch, m.SentianceCall, m.KeyRejected
+		rec, secretFetch, sentianceCall, keyRejected, limiterError = m, m.SecretFetch, m.SentianceCall, m.KeyRejected, m.RateLimitError
 	}
 
 	keys := o.Keys
@@ -81,20 +84,43 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		verifier = a.verifier
 	}
+	limiter, err := newLimiter(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	sentianceClient := outbound.NewClient(outbound.Options{})
 	a.clients = append(a.clients, sentianceClient)
 	svc := authcode.New(authcode.Options{
-		Verifier:        verifier,
-		Keys:            keys,
-		Sentiance:       sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall}),
-		ExternalIDClaim: cfg.ExternalIDClaim,
-		PlatformURL:     cfg.SentianceBaseURL,
-		AppID:           cfg.SentianceAppID,
-		Logger:          o.Logger,
-		OnKeyRejected:   keyRejected,
+		Verifier:          verifier,
+		Keys:              keys,
+		Sentiance:         sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall}),
+		ExternalIDClaim:   cfg.ExternalIDClaim,
+		PlatformURL:       cfg.SentianceBaseURL,
+		AppID:             cfg.SentianceAppID,
+		Logger:            o.Logger,
+		OnKeyRejected:     keyRejected,
+		Limiter:           limiter,
+		LimiterFailClosed: cfg.RateLimitFailClosed,
+		OnLimiterError:    limiterError,
 	})
 	a.Handler = apigw.NewHandler(svc, apigw.Options{Logger: o.Logger, Recorder: rec})
 	return a, nil
+}
+
+// newLimiter returns the per-user rate limiter cfg asks for: nil when off,
+// DynamoDB when a table is named, else in memory (one local process).
+func newLimiter(ctx context.Context, cfg config.Config) (authcode.RateLimiter, error) {
+	switch {
+	case cfg.RateLimit == nil:
+		return nil, nil
+	case cfg.RateLimitTable == "":
+		return ratelimit.NewMemory(*cfg.RateLimit, nil), nil
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return ratelimit.NewDynamo(dynamodb.NewFromConfig(awsCfg), cfg.RateLimitTable, *cfg.RateLimit, nil), nil
 }
 
 // Close stops the verifier's background key refresh and closes idle

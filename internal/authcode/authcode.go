@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/ratelimit"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
@@ -29,6 +30,11 @@ type KeySource interface {
 // CodeIssuer asks Sentiance for a code.
 type CodeIssuer interface {
 	AuthCode(ctx context.Context, apiKey, externalID string) (sentiance.Code, error)
+}
+
+// RateLimiter counts codes per external_id.
+type RateLimiter interface {
+	Allow(ctx context.Context, externalID string) (ratelimit.Decision, error)
 }
 
 // Request is what the caller brought.
@@ -66,6 +72,15 @@ type Options struct {
 	Logger *slog.Logger
 	// OnKeyRejected, when set, is called each time Sentiance rejects a key.
 	OnKeyRejected func()
+	// Limiter, when set, caps codes per external_id.
+	Limiter RateLimiter
+	// LimiterFailClosed answers 503 when the limiter fails; otherwise the
+	// code is issued anyway (login keeps working) and OnLimiterError told.
+	LimiterFailClosed bool
+	OnLimiterError    func()
+	// LimiterTimeout bounds one limiter check, default 1 s: a slow table
+	// must not hold up every login.
+	LimiterTimeout time.Duration
 }
 
 // Service issues codes. It is safe for concurrent use.
@@ -85,6 +100,12 @@ func New(o Options) *Service {
 	if o.OnKeyRejected == nil {
 		o.OnKeyRejected = func() {}
 	}
+	if o.LimiterTimeout <= 0 {
+		o.LimiterTimeout = time.Second
+	}
+	if o.OnLimiterError == nil {
+		o.OnLimiterError = func() {}
+	}
 	return &Service{opts: o}
 }
 
@@ -100,6 +121,10 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 	}
 	if req.BodyExternalID != nil && *req.BodyExternalID != externalID {
 		return Result{}, &Error{Kind: Forbidden, Reason: "external_id_mismatch", Detail: "The external_id in the body is not the caller's."}
+	}
+
+	if err := s.limit(ctx, externalID); err != nil {
+		return Result{}, err
 	}
 
 	key, err := s.opts.Keys.Key(ctx)
@@ -122,6 +147,28 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		return Result{}, upstreamError(err)
 	}
 	return Result{Code: code.Value, ExpiresAt: code.ExpiresAt, PlatformURL: s.opts.PlatformURL, AppID: s.opts.AppID}, nil
+}
+
+// limit applies the per-user rate limit, if any, before Sentiance is asked.
+func (s *Service) limit(ctx context.Context, externalID string) error {
+	if s.opts.Limiter == nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, s.opts.LimiterTimeout)
+	defer cancel()
+	d, err := s.opts.Limiter.Allow(lctx, externalID)
+	switch {
+	case err != nil && s.opts.LimiterFailClosed:
+		s.opts.OnLimiterError()
+		return &Error{Kind: Unavailable, Reason: "rate_limit_unavailable", Detail: "The rate limit could not be checked.", RetryAfter: 5 * time.Second, Err: err}
+	case err != nil:
+		s.opts.OnLimiterError()
+		s.opts.Logger.WarnContext(ctx, "rate limit check failed; issuing the code anyway (fail-open)", "error", err.Error())
+		return nil
+	case !d.Allowed:
+		return &Error{Kind: RateLimited, Reason: "user_rate_limited", Detail: "Too many codes for this user; try again later.", RetryAfter: d.RetryAfter}
+	}
+	return nil
 }
 
 // budget derives the time we may spend from the invocation's deadline,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sentiance-authcode/backend/internal/outbound"
+	"github.com/sentiance-authcode/backend/internal/ratelimit"
 )
 
 // Regions maps the SENTIANCE_REGION values to Sentiance's API base URLs.
@@ -31,6 +32,9 @@ var Variables = []string{
 	"JWT_AUDIENCE",
 	"SENTIANCE_APP_ID",
 	"METRICS_NAMESPACE",
+	"RATE_LIMIT",
+	"RATE_LIMIT_TABLE",
+	"RATE_LIMIT_FAIL_MODE",
 }
 
 // Overrides are variables Load also reads but the deployment leaves unset:
@@ -57,6 +61,14 @@ type Config struct {
 	JWTAlgorithms    []string // allow-list for in-function verification
 	SentianceAppID   string
 	MetricsNamespace string // CloudWatch namespace of the EMF metrics
+	// RateLimit caps codes per external_id; nil when off (RATE_LIMIT empty).
+	RateLimit *ratelimit.Limit
+	// RateLimitTable is the DynamoDB table shared by all instances; empty:
+	// counted in this process only (local runs).
+	RateLimitTable string
+	// RateLimitFailClosed answers 503 when the table cannot be reached;
+	// by default (open) codes are issued and a warning logged.
+	RateLimitFailClosed bool
 }
 
 // VerifiesTokens reports whether the function verifies bearer tokens itself.
@@ -113,6 +125,21 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, invalid("JWKS_URL", "%v", err)
 		}
 		c.JWKSURL = jwks
+	}
+	if v := strings.TrimSpace(getenv("RATE_LIMIT")); v != "" {
+		limit, err := ratelimit.Parse(v)
+		if err != nil {
+			return Config{}, invalid("RATE_LIMIT", "%v", err)
+		}
+		c.RateLimit = &limit
+	}
+	c.RateLimitTable = strings.TrimSpace(getenv("RATE_LIMIT_TABLE"))
+	switch mode := orDefault(getenv("RATE_LIMIT_FAIL_MODE"), "open"); mode {
+	case "open":
+	case "closed":
+		c.RateLimitFailClosed = true
+	default:
+		return Config{}, invalid("RATE_LIMIT_FAIL_MODE", "must be open or closed; got %q", mode)
 	}
 	c.JWTAlgorithms = splitList(orDefault(getenv("JWT_ALGORITHMS"), "RS256,ES256"))
 	for _, alg := range c.JWTAlgorithms {

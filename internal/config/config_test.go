@@ -84,6 +84,18 @@ func TestLoad(t *testing.T) {
 		{name: "jwks url over http", env: with("JWKS_URL", "http://keys.example/jwks"), badVar: "JWKS_URL"},
 		{name: "algorithm none refused", env: with("JWT_ALGORITHMS", "RS256,none"), badVar: "JWT_ALGORITHMS"},
 		{name: "hmac refused", env: with("JWT_ALGORITHMS", "HS256"), badVar: "JWT_ALGORITHMS"},
+		{name: "rate limit", env: with("RATE_LIMIT", "5/1m", "RATE_LIMIT_TABLE", "limits", "RATE_LIMIT_FAIL_MODE", "closed"), check: func(t *testing.T, c Config) {
+			if c.RateLimit == nil || c.RateLimit.N != 5 || c.RateLimit.Window != time.Minute || c.RateLimitTable != "limits" || !c.RateLimitFailClosed {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "rate limit off by default", env: with(), check: func(t *testing.T, c Config) {
+			if c.RateLimit != nil || c.RateLimitFailClosed {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "rate limit malformed", env: with("RATE_LIMIT", "lots"), badVar: "RATE_LIMIT"},
+		{name: "rate limit fail mode unknown", env: with("RATE_LIMIT_FAIL_MODE", "maybe"), badVar: "RATE_LIMIT_FAIL_MODE"},
 		{name: "custom claim and app id", env: with("EXTERNAL_ID_CLAIM", "custom:external_id", "SENTIANCE_APP_ID", "app-1"), check: func(t *testing.T, c Config) {
 			if c.ExternalIDClaim != "custom:external_id" || c.SentianceAppID != "app-1" {
 				t.Errorf("config = %+v", c)

@@ -91,6 +91,7 @@ func TestCfnLint(t *testing.T) {
 		{"  CorsAllowedOrigins:\n    Type: String\n    Default: \"\"", "  CorsAllowedOrigins:\n    Type: String\n    Default: https://app.example.com"},
 		{"  ReservedConcurrency:\n    Type: Number\n    Default: 0", "  ReservedConcurrency:\n    Type: Number\n    Default: 5"},
 		{"  VerifyTokenInFunction:\n    Type: String\n    Default: \"true\"", "  VerifyTokenInFunction:\n    Type: String\n    Default: \"false\""},
+		{"  PerUserLimit:\n    Type: String\n    Default: \"\"", "  PerUserLimit:\n    Type: String\n    Default: 5/1m"},
 	} {
 		if !strings.Contains(allOn, r[0]) {
 			t.Fatalf("template.yaml no longer has %q; update this test", r[0])
@@ -216,6 +217,10 @@ func TestLeastPrivilege(t *testing.T) {
 							if cond != "" || !strings.Contains(string(res), `"Ref":"UserLinkSecret`) || strings.Contains(string(res), "*") {
 								t.Errorf("GetSecretValue granted on %s (condition %q), want the one secret", res, cond)
 							}
+						case "dynamodb:UpdateItem":
+							if cond != "HasPerUserLimit" || !jsonEqual(st["Resource"], map[string]any{"Fn::GetAtt": []any{"RateLimitTable", "Arn"}}) {
+								t.Errorf("dynamodb:UpdateItem granted on %v under %q, want only the rate limit table when the limit is on", st["Resource"], cond)
+							}
 						case "kms:Decrypt":
 							if cond != "HasSecretKmsKey" || !jsonEqual(st["Resource"], map[string]any{"Ref": "SecretKmsKeyArn"}) {
 								t.Errorf("kms:Decrypt granted on %v under %q, want only the given key", st["Resource"], cond)
@@ -227,7 +232,7 @@ func TestLeastPrivilege(t *testing.T) {
 				}
 			}
 			sort.Strings(actions)
-			if want := []string{"kms:Decrypt", "secretsmanager:GetSecretValue"}; !slices.Equal(actions, want) {
+			if want := []string{"dynamodb:UpdateItem", "kms:Decrypt", "secretsmanager:GetSecretValue"}; !slices.Equal(actions, want) {
 				t.Errorf("actions = %v, want %v", actions, want)
 			}
 			// kms:Decrypt exists only when a customer key is given.
@@ -424,5 +429,36 @@ func TestSamconfig(t *testing.T) {
 		if pattern, ok := p["AllowedPattern"].(string); ok && !regexp.MustCompile(pattern).MatchString(value) {
 			t.Errorf("%s=%q does not match %s", name, value, pattern)
 		}
+	}
+}
+
+// The per-user limit's table exists only when the limit is on, is billed on
+// demand, and expires old windows by TTL; the function is told its name.
+func TestRateLimitTable(t *testing.T) {
+	tpl := expand(t)
+	want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "PerUserLimit"}, ""}}}}
+	if c := at(tpl, "Conditions", "HasPerUserLimit"); !jsonEqual(c, want) {
+		t.Errorf("HasPerUserLimit = %v", c)
+	}
+	table := at(tpl, "Resources", "RateLimitTable")
+	checks := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"Type", at(table, "Type"), "AWS::DynamoDB::Table"},
+		{"Condition", at(table, "Condition"), "HasPerUserLimit"},
+		{"BillingMode", at(table, "Properties", "BillingMode"), "PAY_PER_REQUEST"},
+		{"KeySchema", at(table, "Properties", "KeySchema"), []any{map[string]any{"AttributeName": "pk", "KeyType": "HASH"}}},
+		{"TTL", at(table, "Properties", "TimeToLiveSpecification"), map[string]any{"AttributeName": "expires_at", "Enabled": true}},
+	}
+	for _, c := range checks {
+		if !jsonEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	env := at(tpl, "Resources", "AuthCodeFunction", "Properties", "Environment", "Variables")
+	if got := at(env, "RATE_LIMIT_TABLE"); !jsonEqual(got, map[string]any{"Fn::If": []any{"HasPerUserLimit", map[string]any{"Ref": "RateLimitTable"}, ""}}) {
+		t.Errorf("RATE_LIMIT_TABLE = %v", got)
 	}
 }

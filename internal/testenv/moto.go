@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type Moto struct {
 	calls   map[string]int // by X-Amz-Target
 	backend *url.URL       // nil while moto is stopped
 	proc    *process
+
+	dynamo sync.Mutex // serializes DynamoDB requests (see StartMoto)
 }
 
 // StartMoto starts moto_server and the proxy in front of it.
@@ -71,6 +74,15 @@ func StartMoto(t testing.TB) *Moto {
 		if !running {
 			http.Error(w, "moto is stopped", http.StatusBadGateway)
 			return
+		}
+		// DynamoDB applies each conditional write atomically; moto's threaded
+		// server does not (two concurrent UpdateItems can both pass the same
+		// condition). One DynamoDB request at a time gives moto the service's
+		// per-request atomicity, while a client's read-then-write race across
+		// requests would still show.
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+			m.dynamo.Lock()
+			defer m.dynamo.Unlock()
 		}
 		proxy.ServeHTTP(w, r)
 	}))
