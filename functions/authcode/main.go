@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -39,6 +40,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	fn.Prefetch(context.Background(), 2*time.Second)
 	lambda.Start(fn.Handler.Handle)
 }
 

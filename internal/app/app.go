@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -41,6 +42,7 @@ type Options struct {
 type App struct {
 	Handler *apigw.Handler
 
+	keys     authcode.KeySource
 	verifier *identity.Verifier // nil without in-function verification
 	clients  []*http.Client
 }
@@ -73,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 	}
 
-	a := &App{}
+	a := &App{keys: keys}
 	var verifier authcode.TokenVerifier
 	if cfg.VerifiesTokens() {
 		jwksClient := outbound.NewClient(outbound.Options{MaxBody: 150_000})
@@ -121,6 +123,23 @@ func newLimiter(ctx context.Context, cfg config.Config) (authcode.RateLimiter, e
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
 	return ratelimit.NewDynamo(dynamodb.NewFromConfig(awsCfg), cfg.RateLimitTable, *cfg.RateLimit, nil), nil
+}
+
+// Prefetch fetches the Sentiance key and the identity provider's keys, both
+// at once, waiting at most timeout. The Lambda calls it at init so that a
+// cold start's first request finds both ready instead of fetching them one
+// after the other. It waits rather than leaving the fetches running: an
+// instance frozen after init (provisioned concurrency) would otherwise thaw
+// with a fetch cut off mid-flight. Failures are not fatal; requests retry.
+func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = a.keys.Key(ctx) })
+	if a.verifier != nil {
+		wg.Go(func() { _ = a.verifier.Warm(ctx) })
+	}
+	wg.Wait()
 }
 
 // Close stops the verifier's background key refresh and closes idle
