@@ -29,8 +29,22 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# Fuzz targets as package:Target. `make test` runs each for FUZZTIME_TEST after
+# the tests; `make fuzz` for FUZZTIME (e.g. `make fuzz FUZZTIME=30m`). A
+# failure leaves its input in the package's testdata/fuzz/<Target>/.
+FUZZ_TARGETS := ./internal/apigw:FuzzHandle ./internal/identity:FuzzVerify
+FUZZTIME ?= 2m
+FUZZTIME_TEST ?= 10s
+
 test: tools vet
 	AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 -timeout 8m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
 build-AuthCodeFunction:

@@ -27,6 +27,12 @@ const MaxExternalIDBytes = 256
 
 // ExternalID checks the value of the external_id claim: a non-empty string of
 // at most MaxExternalIDBytes bytes of valid UTF-8 without control characters.
+//
+// U+FFFD (the replacement character) counts as invalid UTF-8: Go's JSON
+// decoder, which decodes both the token's claims and the Lambda event's,
+// puts it in place of invalid bytes and unpaired surrogates, so a claim
+// holding it was not valid UTF-8 when the identity provider signed it, and
+// "user\xff" and "user\xfe" would otherwise both become one Sentiance user.
 func ExternalID(v any) (string, error) {
 	s, ok := v.(string)
 	switch {
@@ -38,11 +44,12 @@ func ExternalID(v any) (string, error) {
 		return "", fmt.Errorf("%w: empty", ErrExternalID)
 	case len(s) > MaxExternalIDBytes:
 		return "", fmt.Errorf("%w: longer than %d bytes", ErrExternalID, MaxExternalIDBytes)
-	case !utf8.ValidString(s):
-		return "", fmt.Errorf("%w: not valid UTF-8", ErrExternalID)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		switch {
+		case r == utf8.RuneError: // an invalid byte, or a U+FFFD a decoder left
+			return "", fmt.Errorf("%w: not valid UTF-8", ErrExternalID)
+		case unicode.IsControl(r):
 			return "", fmt.Errorf("%w: contains control characters", ErrExternalID)
 		}
 	}

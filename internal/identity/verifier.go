@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -271,7 +272,11 @@ func (v *Verifier) discover(ctx context.Context) (string, error) {
 
 // checkSegments refuses header or payload objects with duplicate member
 // names: JSON decoders disagree on which duplicate wins, and a token that
-// says "sub" twice is an attack, not a mistake.
+// says "sub" twice is an attack, not a mistake. At the top level, where the
+// registered claims and the external_id claim live, names that differ only
+// in case ("sub" and "SUB") count as duplicates too: Go's encoding/json
+// matches struct fields case-insensitively, so another reader of the same
+// token could take the other one.
 func checkSegments(raw string) error {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
@@ -294,7 +299,7 @@ func checkSegments(raw string) error {
 func noDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := walk(dec); err != nil {
+	if err := walk(dec, 0); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -303,7 +308,7 @@ func noDuplicateKeys(data []byte) error {
 	return nil
 }
 
-func walk(dec *json.Decoder) error {
+func walk(dec *json.Decoder, depth int) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return errors.New("segment is not JSON")
@@ -317,18 +322,21 @@ func walk(dec *json.Decoder) error {
 				return errors.New("segment is not JSON")
 			}
 			name := key.(string)
+			if depth == 0 {
+				name = foldCase(name)
+			}
 			if seen[name] {
-				return fmt.Errorf("duplicate member %q", name)
+				return fmt.Errorf("duplicate member %q", key)
 			}
 			seen[name] = true
-			if err := walk(dec); err != nil {
+			if err := walk(dec, depth+1); err != nil {
 				return err
 			}
 		}
 		_, err = dec.Token() // '}'
 	case json.Delim('['):
 		for dec.More() {
-			if err := walk(dec); err != nil {
+			if err := walk(dec, depth+1); err != nil {
 				return err
 			}
 		}
@@ -338,4 +346,17 @@ func walk(dec *json.Decoder) error {
 		return errors.New("segment is not JSON")
 	}
 	return nil
+}
+
+// foldCase maps s to one representative of its case-insensitive class
+// (Unicode simple folding, as strings.EqualFold and encoding/json use), so
+// that "sub", "SUB" and "ſub" (long s) compare equal.
+func foldCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }

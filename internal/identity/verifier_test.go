@@ -31,6 +31,15 @@ func newVerifier(t *testing.T, iss *testenv.Issuer, mod func(*identity.VerifierO
 // seg base64url-encodes a raw JSON segment, for hand-made tokens.
 func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestVerify(t *testing.T) {
 	iss := testenv.StartIssuer(t)
 	now := time.Now()
@@ -78,6 +87,28 @@ func TestVerify(t *testing.T) {
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","sub":"victim","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
 			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
 		}(), false},
+		{"sub and SUB", func() string {
+			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","SUB":"victim","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
+			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+		}(), false},
+		{"duplicate nested member", func() string {
+			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":{"r":1,"r":2},"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
+			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+		}(), false},
+		{"duplicate member in an array's object", func() string {
+			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":[{"r":1,"r":2}],"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
+			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+		}(), false},
+		{"nested case variants are distinct members", func() string {
+			// Only the top level folds case: nested objects (e.g. Keycloak's
+			// resource_access, keyed by client id) may hold "app" and "App".
+			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":{"app":1,"App":2},"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
+			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+		}(), true},
+		{"duplicate alg in the header", iss.SignSegments(t, jwt.SigningMethodRS256, `{"alg":"none","alg":"RS256","kid":"rsa-1"}`, string(mustDecode(t, parts[1]))), false},
+		{"payload with trailing data", iss.SignSegments(t, jwt.SigningMethodRS256, `{"alg":"RS256","kid":"rsa-1"}`, string(mustDecode(t, parts[1]))+` {"sub":"victim"}`), false},
+		{"one segment", "not-a-jwt", false},
+		{"two segments", parts[0] + "." + parts[1], false},
 		{"four segments", valid + ".x", false},
 		{"bad base64", parts[0] + ".%%%." + parts[2], false},
 		{"payload a JSON array", iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", `["sub"]`), false},

@@ -75,6 +75,18 @@ func TestCheckURL(t *testing.T) {
 		{"ftp://api.sentiance.com", false},
 		{"/relative", false},
 		{"", false},
+		{"HTTPS://api.sentiance.com", true},
+		{"http://[::ffff:127.0.0.1]:8080", true},
+		{"http://127.0.0.1.evil.example", false},
+		{"http://localhost.evil.example", false},
+		{"http://127.0.0.1@evil.example", false},
+		{"http://evil.example#@127.0.0.1", false},
+		{"http://0.0.0.0:8080", false},
+		{"http://[::]:8080", false},
+		{"http://169.254.169.254/latest/meta-data", false},
+		{"https://", false},
+		{"file:///etc/passwd", false},
+		{"javascript:alert(1)", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

@@ -127,6 +127,12 @@ func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bo
 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
+	if err != nil && resp != nil {
+		// Only a refused redirect gives both (its body already closed): an
+		// answer from Sentiance, not a network failure, so not retried.
+		c.opts.Observe(resp.StatusCode, time.Since(start))
+		return Code{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, resp.StatusCode, err)
+	}
 	if err != nil {
 		c.opts.Observe(0, time.Since(start))
 		if ctx.Err() != nil {

@@ -56,6 +56,7 @@ func TestAuthCode(t *testing.T) {
 		{name: "503 then success", key: apiKey, steps: []testenv.SentianceStep{{Status: 503}}, wantCalls: 2},
 		{name: "reset then success", key: apiKey, steps: []testenv.SentianceStep{{Reset: true}}, wantCalls: 2},
 		{name: "500 three times", key: apiKey, steps: []testenv.SentianceStep{{Status: 500}, {Status: 502}, {Status: 504}}, wantErr: sentiance.ErrUpstream, wantCalls: 3},
+		{name: "redirect neither followed nor retried", key: apiKey, steps: []testenv.SentianceStep{{Status: 302, Header: http.Header{"Location": {"/users/auth-code?again"}}}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
 		{name: "400 not retried", key: apiKey, steps: []testenv.SentianceStep{{Status: 400, Body: `{"errorCode":"validation_error"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
 		{name: "200 not JSON", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: "<html>"}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
 		{name: "200 without code", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"expires_at":"2030-01-01T00:00:00Z"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},

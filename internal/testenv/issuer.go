@@ -36,6 +36,9 @@ type Issuer struct {
 	ecJWK   map[string]any
 	fetches int
 	down    bool
+	extra   []map[string]any // AddJWK's keys, served after the issuer's own
+	// jwksOverride, when set, answers GET /jwks.json instead (OverrideJWKS).
+	jwksOverride func(w http.ResponseWriter, r *http.Request, jwks []byte)
 }
 
 type issuerKey struct {
@@ -80,6 +83,14 @@ func StartIssuer(t testing.TB) *Issuer {
 		})
 	})
 	mux.HandleFunc("GET /jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		i.mu.Lock()
+		override := i.jwksOverride
+		i.mu.Unlock()
+		if override != nil {
+			doc, _ := json.Marshal(i.jwks())
+			override(w, r, doc)
+			return
+		}
 		writeJSON(w, http.StatusOK, i.jwks())
 	})
 	i.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +112,8 @@ func StartIssuer(t testing.TB) *Issuer {
 	return i
 }
 
-// jwks is the RFC 7517 key set: every RSA key, then the EC key.
+// jwks is the RFC 7517 key set: every RSA key, the EC key, then the keys
+// added with AddJWK.
 func (i *Issuer) jwks() map[string]any {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -113,7 +125,8 @@ func (i *Issuer) jwks() map[string]any {
 			"e": b64(big.NewInt(int64(k.key.E)).Bytes()),
 		})
 	}
-	return map[string]any{"keys": append(keys, i.ecJWK)}
+	keys = append(keys, i.ecJWK)
+	return map[string]any{"keys": append(keys, i.extra...)}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -186,12 +199,7 @@ func (i *Issuer) SignRaw(t testing.TB, method jwt.SigningMethod, kid string, pay
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	signing := b64(h) + "." + b64([]byte(payload))
-	sig, err := method.Sign(signing, i.signingKey(t, method.Alg()))
-	if err != nil {
-		t.Fatalf("testenv: signing %s token: %v", method.Alg(), err)
-	}
-	return signing + "." + b64(sig)
+	return i.SignSegments(t, method, string(h), payload)
 }
 
 // signingKey returns the key Sign and SignRaw use for alg.
