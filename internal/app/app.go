@@ -78,7 +78,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	a := &App{keys: keys}
 	var verifier authcode.TokenVerifier
 	if cfg.VerifiesTokens() {
-		jwksClient := outbound.NewClient(outbound.Options{MaxBody: 150_000})
+		jwksClient := outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes})
 		a.clients = append(a.clients, jwksClient)
 		a.verifier = identity.NewVerifier(identity.VerifierOptions{
 			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms,

@@ -24,6 +24,10 @@ import (
 	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
+// MaxJWKSBytes caps a JWKS or discovery document, as API Gateway's JWT
+// authorizer does.
+const MaxJWKSBytes = 150_000
+
 // MaxTokenBytes: longer tokens are refused before any parsing work.
 const MaxTokenBytes = 8 << 10
 
@@ -62,7 +66,7 @@ type Verifier struct {
 // NewVerifier returns a verifier; it does no network I/O.
 func NewVerifier(o VerifierOptions) *Verifier {
 	if o.Client == nil {
-		o.Client = outbound.NewClient(outbound.Options{MaxBody: 150_000})
+		o.Client = outbound.NewClient(outbound.Options{MaxBody: MaxJWKSBytes})
 	}
 	if o.Leeway <= 0 || o.Leeway > time.Minute {
 		o.Leeway = time.Minute
