@@ -32,12 +32,13 @@ vet:
 # Fuzz targets as package:Target. `make test` runs each for FUZZTIME_TEST after
 # the tests; `make fuzz` for FUZZTIME (e.g. `make fuzz FUZZTIME=30m`). A
 # failure leaves its input in the package's testdata/fuzz/<Target>/.
-FUZZ_TARGETS := ./internal/apigw:FuzzHandle ./internal/identity:FuzzVerify
+FUZZ_TARGETS := ./internal/apigw:FuzzHandle ./internal/identity:FuzzVerify ./internal/identity:FuzzNoDuplicateKeys
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 10s
 
 test: tools vet
 	AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 
 fuzz:
@@ -45,6 +46,12 @@ fuzz:
 		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
+
+# The performance figures (issue 7) against their floors, measured side by
+# side and written to bench/results.md (about two minutes, loopback only).
+bench: tools
+	AWS_LAMBDA_RIE=$(RIE) $(GO) test -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
+	@cat bench/results.md
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
 build-AuthCodeFunction:
