@@ -1,11 +1,9 @@
 package benchmarks
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -322,30 +320,7 @@ func measureSize(t testing.TB) sizeFigures {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the hello-world floor: %v\n%s", err, out)
 	}
-	return sizeFigures{raw: info.Size(), zipped: zipSize(t, bootstrap), helloZipped: zipSize(t, hello)}
-}
-
-// zipSize is the size of a deployment zip holding only path, deflated.
-func zipSize(t testing.TB, path string) int64 {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.CreateHeader(&zip.FileHeader{Name: "bootstrap", Method: zip.Deflate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return int64(buf.Len())
+	return sizeFigures{raw: info.Size(), zipped: testenv.ZipSize(t, bootstrap), helloZipped: testenv.ZipSize(t, hello)}
 }
 
 // moduleRoot is the directory holding go.mod.

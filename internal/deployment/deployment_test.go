@@ -1,12 +1,10 @@
 package deployment
 
 import (
-	"archive/zip"
 	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/apigw"
 	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/local"
+	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 const root = "../.."
@@ -313,34 +312,12 @@ func TestBuildTarget(t *testing.T) {
 	if info.Mode()&0o111 == 0 {
 		t.Errorf("bootstrap is not executable")
 	}
-	zipped := zipSize(t, path)
+	zipped := testenv.ZipSize(t, path)
 	t.Logf("bootstrap: %.1f MB, %.1f MB zipped", float64(info.Size())/1e6, float64(zipped)/1e6)
 	// Lambda's limit is 50 MB zipped; this guards against an accidental dependency blow-up.
 	if zipped > 8<<20 {
 		t.Errorf("zipped bootstrap is %d bytes; something heavy crept in", zipped)
 	}
-}
-
-func zipSize(t *testing.T, path string) int {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.Create("bootstrap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Len()
 }
 
 // openapi.yaml is a valid OpenAPI document whose routes are the handler's
