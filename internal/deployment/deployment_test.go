@@ -32,6 +32,15 @@ func need(t *testing.T, tool, install string) {
 	}
 }
 
+// needModule fails the test with an install hint when a Python module is missing.
+func needModule(t *testing.T, module, install string) {
+	t.Helper()
+	need(t, "python3", "install Python 3 (apt-get install python3)")
+	if err := exec.Command("python3", "-c", "import "+module).Run(); err != nil {
+		t.Fatalf("Python module %s not found: %s", module, install)
+	}
+}
+
 func run(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -48,7 +57,7 @@ func run(t *testing.T, name string, args ...string) []byte {
 // with parameter defaults overridden by params ("Name=Value").
 func expand(t *testing.T, params ...string) map[string]any {
 	t.Helper()
-	need(t, "python3", "install Python 3 with cfn-lint (pip install cfn-lint; preinstalled on these machines)")
+	needModule(t, "cfnlint", "pip install cfn-lint (preinstalled on these machines)")
 	out := run(t, "python3", append([]string{"testdata/expand.py", filepath.Join(root, "template.yaml")}, params...)...)
 	var tpl map[string]any
 	if err := json.Unmarshal(out, &tpl); err != nil {
@@ -323,7 +332,8 @@ func TestBuildTarget(t *testing.T) {
 // openapi.yaml is a valid OpenAPI document whose routes are the handler's
 // and whose responses list every status the handler can answer.
 func TestOpenAPI(t *testing.T) {
-	need(t, "python3", "install Python 3 with openapi-spec-validator (pip install openapi-spec-validator; preinstalled with cfn-lint here)")
+	needModule(t, "openapi_spec_validator", "pip install openapi-spec-validator (preinstalled on these machines)")
+	needModule(t, "yaml", "pip install pyyaml (comes with cfn-lint)")
 	spec := filepath.Join(root, "openapi.yaml")
 	run(t, "python3", "-m", "openapi_spec_validator", spec)
 	out := run(t, "python3", "-c", "import json,sys,yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout, default=str)", spec)
