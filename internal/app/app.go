@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -64,9 +65,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		rec, secretFetch, sentianceCall, keyRejected, limiterError = m, m.SecretFetch, m.SentianceCall, m.KeyRejected, m.RateLimitError
 	}
 
+	// Loaded at most once, and only when an AWS client is needed: it is the
+	// costliest step of start-up.
+	awsConfig := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) })
 	keys := o.Keys
 	if keys == nil {
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		awsCfg, err := awsConfig()
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
@@ -86,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		verifier = a.verifier
 	}
-	limiter, err := newLimiter(ctx, cfg)
+	limiter, err := newLimiter(cfg, awsConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -111,14 +115,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 
 // newLimiter returns the per-user rate limiter cfg asks for: nil when off,
 // DynamoDB when a table is named, else in memory (one local process).
-func newLimiter(ctx context.Context, cfg config.Config) (authcode.RateLimiter, error) {
+func newLimiter(cfg config.Config, awsConfig func() (aws.Config, error)) (authcode.RateLimiter, error) {
 	switch {
 	case cfg.RateLimit == nil:
 		return nil, nil
 	case cfg.RateLimitTable == "":
 		return ratelimit.NewMemory(*cfg.RateLimit, nil), nil
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsConfig()
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
