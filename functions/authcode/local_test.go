@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -163,19 +161,7 @@ func TestLocalModeBadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			// -local: local mode even under a Lambda runtime's environment.
-			cmd := exec.Command(bin, "-local")
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9"}, strings.Fields(tt.env)...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Fatalf("err = %v, want exit code 2; stderr %q", err, stderr.String())
-			}
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tt.variable) {
-				t.Fatalf("stderr = %q, want one line naming %s", stderr.String(), tt.variable)
-			}
+			checkBadConfig(t, exec.Command(bin, "-local"), tt.env, tt.variable)
 		})
 	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,21 +213,9 @@ func TestBootstrapBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(bootstrap)
 			// As under the Lambda runtime (its API is never reached: the
 			// configuration fails first); without it the binary runs local mode.
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9"}, strings.Fields(tt.env)...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Fatalf("err = %v, want exit code 2", err)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tt.variable) {
-				t.Fatalf("stderr = %q, want one line naming %s", stderr.String(), tt.variable)
-			}
+			checkBadConfig(t, exec.Command(bootstrap), tt.env, tt.variable)
 		})
 	}
 }
