@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
 var (
@@ -127,11 +129,15 @@ func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bo
 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
-	if err != nil && resp != nil {
-		// Only a refused redirect gives both (its body already closed): an
-		// answer from Sentiance, not a network failure, so not retried.
-		c.opts.Observe(resp.StatusCode, time.Since(start))
-		return Code{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, resp.StatusCode, err)
+	if errors.Is(err, outbound.ErrRedirect) {
+		// An answer from Sentiance (a redirect we refuse to follow), not a
+		// network failure: asking again would get the same, so no retry.
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		c.opts.Observe(status, time.Since(start))
+		return Code{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, status, err)
 	}
 	if err != nil {
 		c.opts.Observe(0, time.Since(start))
