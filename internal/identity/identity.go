@@ -17,6 +17,9 @@ var (
 	// ErrKeysUnavailable: the identity provider's keys could not be fetched,
 	// so the token could not be judged. Answer 503, not 401.
 	ErrKeysUnavailable = errors.New("identity provider keys unavailable")
+	// ErrAudience: the token is meant for another audience (aud, or
+	// client_id when aud is absent). It is also an ErrInvalidToken.
+	ErrAudience = errors.New("audience not accepted")
 	// ErrExternalID: the token is valid but its external_id claim is not
 	// usable. Answer 403.
 	ErrExternalID = errors.New("unusable external_id claim")

@@ -146,30 +146,36 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (map[string]any, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if !v.audienceOK(claims) {
-		return nil, fmt.Errorf("%w: audience not accepted", ErrInvalidToken)
+	if err := CheckAudience(claims, v.opts.Audiences); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return claims, nil
 }
 
-// audienceOK matches aud against the accepted audiences, or client_id when
-// aud is absent, as API Gateway's JWT authorizer does (Cognito access tokens
-// carry client_id instead of aud).
-func (v *Verifier) audienceOK(claims jwt.MapClaims) bool {
+// CheckAudience matches aud against the accepted audiences, or client_id
+// when aud is absent, as API Gateway's JWT authorizer does (Cognito access
+// tokens carry client_id instead of aud). Its errors wrap ErrAudience.
+func CheckAudience(claims map[string]any, accepted []string) error {
 	if _, ok := claims["aud"]; ok {
-		auds, err := claims.GetAudience()
+		auds, err := jwt.MapClaims(claims).GetAudience()
 		if err != nil {
-			return false
+			return fmt.Errorf("%w: aud is not a string or a list of strings", ErrAudience)
 		}
 		for _, a := range auds {
-			if slices.Contains(v.opts.Audiences, a) {
-				return true
+			if slices.Contains(accepted, a) {
+				return nil
 			}
 		}
-		return false
+		return fmt.Errorf("%w: aud %q is not among %q", ErrAudience, []string(auds), accepted)
 	}
 	clientID, ok := claims["client_id"].(string)
-	return ok && slices.Contains(v.opts.Audiences, clientID)
+	if !ok {
+		return fmt.Errorf("%w: neither aud nor client_id", ErrAudience)
+	}
+	if !slices.Contains(accepted, clientID) {
+		return fmt.Errorf("%w: client_id %q is not among %q", ErrAudience, clientID, accepted)
+	}
+	return nil
 }
 
 // keys returns the key source, creating it on first use and again when the

@@ -176,7 +176,7 @@ func wwwAuthenticate(err error) string {
 		desc = "the token is not valid yet"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		desc = "the token does not have a valid issuer"
-	case strings.Contains(err.Error(), "audience"):
+	case errors.Is(err, identity.ErrAudience):
 		desc = "the token does not have a valid audience"
 	}
 	return `Bearer scope="" error="invalid_token" error_description="` + desc + `"`
