@@ -11,7 +11,7 @@ RIE := $(TOOLS_BIN)/aws-lambda-rie
 # Lambda build flags: static, no RPC shim (provided.al2023 does not need it), small.
 LAMBDA_GOFLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 
-.PHONY: all run test bench fuzz tools vet build size clean build-AuthCodeFunction
+.PHONY: all run test bench fuzz tools pytools vet build size clean build-AuthCodeFunction
 
 all: vet test
 
@@ -20,6 +20,14 @@ tools: $(RIE)
 
 $(RIE):
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+# The Python tools the integration tests run (moto_server, cfn-lint, ...):
+# those on PATH if new enough, else the pins installed once into .venv-tools/.
+# `scripts/pytools.sh --plan` shows what it finds. PYTOOLS_PATH is the venv's
+# bin directory and a colon, or empty; expanded after `pytools` has run.
+pytools:
+	@scripts/pytools.sh >/dev/null
+PYTOOLS_PATH = $(addsuffix :,$(shell scripts/pytools.sh))
 
 run:
 	$(GO) run ./functions/authcode
@@ -36,9 +44,9 @@ FUZZ_TARGETS := ./internal/apigw:FuzzHandle ./internal/identity:FuzzVerify ./int
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 10s
 
-test: tools vet
-	AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 -timeout 8m ./...
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
+test: pytools tools vet
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 -timeout 8m ./...
+	PATH="$(PYTOOLS_PATH)$$PATH" $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 
 fuzz:
@@ -49,8 +57,8 @@ fuzz:
 
 # The performance figures (issue 7) against their floors, measured side by
 # side and written to bench/results.md (about two minutes, loopback only).
-bench: tools
-	AWS_LAMBDA_RIE=$(RIE) $(GO) test -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
+bench: pytools tools
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
 	@cat bench/results.md
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
