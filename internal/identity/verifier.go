@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -306,134 +305,9 @@ func checkSegments(raw string) error {
 }
 
 // noDuplicateKeys fails on an object with a repeated member name at any
-// depth. It runs on every request before the signature is checked, so the
-// common case (valid JSON) is a single allocation-free pass; invalid JSON
-// takes the decoder's walk, which names what is wrong.
+// depth, or on input that is not one JSON value. It walks the tokens of
+// encoding/json's decoder, whose errors say which way the input is wrong.
 func noDuplicateKeys(data []byte) error {
-	if !json.Valid(data) {
-		return walkDecoder(data)
-	}
-	_, err := scanValue(data, skipSpace(data, 0), 0)
-	return err
-}
-
-// scanValue checks the value starting at data[i] (valid JSON, no leading
-// space) and returns the index just after it.
-func scanValue(data []byte, i, depth int) (int, error) {
-	switch data[i] {
-	case '{':
-		var (
-			small [16][]byte // member names so far, while few
-			names = small[:0]
-			many  map[string]bool // once there are more
-		)
-		i = skipSpace(data, i+1)
-		if data[i] == '}' {
-			return i + 1, nil
-		}
-		for {
-			end := stringEnd(data, i)
-			name := memberName(data[i:end])
-			if many == nil && len(names) == len(small) {
-				many = make(map[string]bool, 2*len(small))
-				for _, n := range names {
-					many[mapKey(n, depth)] = true
-				}
-			}
-			if many != nil {
-				k := mapKey(name, depth)
-				if many[k] {
-					return 0, fmt.Errorf("duplicate member %q", name)
-				}
-				many[k] = true
-			} else {
-				for _, n := range names {
-					// At the top level names that differ only in case clash
-					// (see checkSegments); bytes.EqualFold uses the same
-					// simple folding as foldCase.
-					if depth == 0 && bytes.EqualFold(n, name) || bytes.Equal(n, name) {
-						return 0, fmt.Errorf("duplicate member %q", name)
-					}
-				}
-				names = append(names, name)
-			}
-			i = skipSpace(data, skipSpace(data, end)+1) // past ':'
-			var err error
-			if i, err = scanValue(data, i, depth+1); err != nil {
-				return 0, err
-			}
-			i = skipSpace(data, i)
-			if data[i] == '}' {
-				return i + 1, nil
-			}
-			i = skipSpace(data, i+1) // past ','
-		}
-	case '[':
-		i = skipSpace(data, i+1)
-		if data[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if i, err = scanValue(data, i, depth+1); err != nil {
-				return 0, err
-			}
-			i = skipSpace(data, i)
-			if data[i] == ']' {
-				return i + 1, nil
-			}
-			i = skipSpace(data, i+1) // past ','
-		}
-	case '"':
-		return stringEnd(data, i), nil
-	default: // a number, true, false or null
-		for i < len(data) && !strings.ContainsRune(" \t\r\n,]}", rune(data[i])) {
-			i++
-		}
-		return i, nil
-	}
-}
-
-// stringEnd returns the index just after the string starting at data[i].
-func stringEnd(data []byte, i int) int {
-	for i++; data[i] != '"'; i++ {
-		if data[i] == '\\' {
-			i++
-		}
-	}
-	return i + 1
-}
-
-// memberName returns the name a decoder sees in the quoted string q: q's
-// bytes when it has no escapes and is valid UTF-8, else the decoded string
-// (escapes resolved, invalid bytes as U+FFFD, as encoding/json does).
-func memberName(q []byte) []byte {
-	inner := q[1 : len(q)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return inner
-	}
-	var s string
-	_ = json.Unmarshal(q, &s) // q is a valid JSON string
-	return []byte(s)
-}
-
-func mapKey(name []byte, depth int) string {
-	if depth == 0 {
-		return foldCase(string(name))
-	}
-	return string(name)
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// walkDecoder is noDuplicateKeys with encoding/json's decoder, for input
-// that is not valid JSON: its errors tell which way it is not.
-func walkDecoder(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := walk(dec, 0); err != nil {
