@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -82,23 +81,19 @@ func (g *Gateway) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, *Refus
 		return events.APIGatewayV2HTTPRequest{}, refuse(http.StatusRequestEntityTooLarge, requestID, "body over the local limit")
 	}
 
+	// What the function reads of an event, and what a log line may show;
+	// query strings and cookies are not emulated (the function takes neither).
 	ev := events.APIGatewayV2HTTPRequest{
-		Version:        "2.0",
-		RouteKey:       routeKey,
-		RawPath:        r.URL.EscapedPath(),
-		RawQueryString: r.URL.RawQuery,
-		Headers:        headers(r),
-		Cookies:        cookies(r),
+		Version:  "2.0",
+		RouteKey: routeKey,
+		RawPath:  r.URL.EscapedPath(),
+		Headers:  headers(r),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     routeKey,
-			AccountID:    "000000000000",
-			Stage:        "$default",
-			RequestID:    requestID,
-			APIID:        "local",
-			DomainName:   hostname(r.Host),
-			DomainPrefix: strings.SplitN(hostname(r.Host), ".", 2)[0],
-			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
-			TimeEpoch:    now.UnixMilli(),
+			RouteKey:  routeKey,
+			Stage:     "$default",
+			RequestID: requestID,
+			Time:      now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch: now.UnixMilli(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
 				Method:    r.Method,
 				Path:      r.URL.Path,
@@ -107,9 +102,6 @@ func (g *Gateway) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, *Refus
 				UserAgent: r.UserAgent(),
 			},
 		},
-	}
-	if q := queryParameters(r.URL.RawQuery); len(q) > 0 {
-		ev.QueryStringParameters = q
 	}
 	if len(body) > 0 {
 		if isText(r.Header.Get("Content-Type")) {
@@ -181,9 +173,9 @@ func (g *Gateway) logger() *slog.Logger {
 	return g.Logger
 }
 
-// writeResponse writes the function's (or the gateway's) answer: payload
-// format 2.0 headers, cookies as Set-Cookie, a base64 body decoded, and the
-// apigw-requestid header the gateway adds.
+// writeResponse writes the function's (or the gateway's) answer: its
+// headers, a base64 body decoded, and the apigw-requestid header the
+// gateway adds.
 func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, requestID string) {
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {
@@ -200,14 +192,6 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, 
 	h := w.Header()
 	for k, v := range resp.Headers {
 		h.Set(k, v)
-	}
-	for k, vs := range resp.MultiValueHeaders {
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	for _, c := range resp.Cookies {
-		h.Add("Set-Cookie", c)
 	}
 	if h.Get("Content-Type") == "" {
 		h["Content-Type"] = nil // the gateway does not guess one
@@ -232,56 +216,14 @@ func refuse(status int, requestID, reason string) *Refusal {
 }
 
 // headers are the request's headers as payload format 2.0 carries them:
-// names lower-cased, repeated headers joined with commas, cookies moved to
-// their own field, and the forwarding headers the gateway adds.
+// names lower-cased, repeated headers joined with commas.
 func headers(r *http.Request) map[string]string {
-	h := make(map[string]string, len(r.Header)+4)
+	h := make(map[string]string, len(r.Header)+1)
 	for name, values := range r.Header {
-		name = strings.ToLower(name)
-		if name == "cookie" {
-			continue
-		}
-		h[name] = strings.Join(values, ",")
+		h[strings.ToLower(name)] = strings.Join(values, ",")
 	}
 	h["host"] = r.Host
-	if r.ContentLength > 0 {
-		h["content-length"] = strconv.FormatInt(r.ContentLength, 10)
-	}
-	client := hostname(r.RemoteAddr)
-	if prior := h["x-forwarded-for"]; prior != "" {
-		client = prior + ", " + client
-	}
-	h["x-forwarded-for"] = client
-	h["x-forwarded-proto"] = "http"
-	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, port, err := net.SplitHostPort(addr.String()); err == nil {
-			h["x-forwarded-port"] = port
-		}
-	}
 	return h
-}
-
-// cookies splits every Cookie header into its cookies; nil when none.
-func cookies(r *http.Request) []string {
-	var out []string
-	for _, line := range r.Header.Values("Cookie") {
-		for c := range strings.SplitSeq(line, ";") {
-			if c = strings.TrimSpace(c); c != "" {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
-
-// queryParameters joins repeated parameters with commas, as format 2.0 does.
-func queryParameters(raw string) map[string]string {
-	values, _ := url.ParseQuery(raw) // keeps what parses, as a lenient gateway would
-	out := make(map[string]string, len(values))
-	for k, v := range values {
-		out[k] = strings.Join(v, ",")
-	}
-	return out
 }
 
 // isText reports whether the gateway passes a body with this content type
