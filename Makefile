@@ -10,6 +10,10 @@ RIE := $(TOOLS_BIN)/aws-lambda-rie
 
 # Lambda build flags: static, no RPC shim (provided.al2023 does not need it), small.
 LAMBDA_GOFLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
+# The integration tier: tests that run moto_server, the bootstrap under
+# aws-lambda-rie, cfn-lint, the SAM translator and local-mode processes.
+# Plain `go test ./...` leaves them out and needs nothing but Go.
+INTEGRATION := -tags integration
 
 .PHONY: all run test bench fuzz tools pytools vet build size clean build-AuthCodeFunction
 
@@ -29,11 +33,15 @@ pytools:
 	@scripts/pytools.sh >/dev/null
 PYTOOLS_PATH = $(addsuffix :,$(shell scripts/pytools.sh))
 
+# Local mode: the built binary, not `go run`, so a bad setting is one line
+# and Ctrl-C ends it cleanly. It is never deployed (functions/local).
 run:
-	$(GO) run ./functions/authcode
+	@$(GO) build -o $(TOOLS_BIN)/authcode-local ./functions/local
+	@exec $(TOOLS_BIN)/authcode-local
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet $(INTEGRATION) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -45,8 +53,8 @@ FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 10s
 
 test: pytools tools vet
-	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -race -count=1 -timeout 8m ./...
-	PATH="$(PYTOOLS_PATH)$$PATH" $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) -race -count=1 -timeout 8m ./...
+	PATH="$(PYTOOLS_PATH)$$PATH" $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 
 fuzz:
@@ -58,7 +66,7 @@ fuzz:
 # The performance figures (issue 7) against their floors, measured side by
 # side and written to bench/results.md (about two minutes, loopback only).
 bench: pytools tools
-	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
 	@cat bench/results.md
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
@@ -74,4 +82,4 @@ clean:
 
 # Size of the deployment artifact, built as sam build does, and zipped.
 size:
-	$(GO) test -count=1 -run '^TestBuildTarget$$' -v ./internal/deployment | grep 'bootstrap:'
+	$(GO) test $(INTEGRATION) -count=1 -run '^TestBuildTarget$$' -v ./internal/deployment | grep 'bootstrap:'

@@ -1,11 +1,9 @@
+//go:build integration
+
 package main
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,23 +75,4 @@ func reason(resp events.APIGatewayV2HTTPResponse) string {
 		return p.Type[len(prefix):]
 	}
 	return ""
-}
-
-// checkBadConfig runs cmd with env (space-separated NAME=value) under a
-// Lambda runtime's environment and expects exit code 2 with one line on
-// stderr naming variable.
-func checkBadConfig(t *testing.T, cmd *exec.Cmd, env, variable string) {
-	t.Helper()
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9"}, strings.Fields(env)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-		t.Fatalf("err = %v, want exit code 2; stderr %q", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], variable) {
-		t.Fatalf("stderr = %q, want one line naming %s", stderr.String(), variable)
-	}
 }

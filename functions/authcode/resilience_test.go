@@ -1,3 +1,5 @@
+//go:build integration
+
 package main
 
 // Faults injected into real processes around the real bootstrap: moto_server

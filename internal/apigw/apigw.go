@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sentiance-authcode/backend/internal/authcode"
+	"github.com/sentiance-authcode/backend/internal/metrics"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -34,37 +37,33 @@ type Issuer interface {
 	Issue(ctx context.Context, req authcode.Request) (authcode.Result, error)
 }
 
-// Recorder counts answers, e.g. as metrics.
-type Recorder interface {
-	Request(outcome string, status int)
+// Observer counts answers: the part of metrics.Observer the adapter calls.
+type Observer interface {
+	Answer(status int, reason string)
 }
 
 // Options configure a Handler; both are optional.
 type Options struct {
-	Logger   *slog.Logger
-	Recorder Recorder
+	Logger  *slog.Logger
+	Metrics Observer // default metrics.Nop
 }
 
 // Handler serves API Gateway events.
 type Handler struct {
-	issuer Issuer
-	log    *slog.Logger
-	rec    Recorder
+	issuer  Issuer
+	log     *slog.Logger
+	metrics Observer
 }
-
-type noRecorder struct{}
-
-func (noRecorder) Request(string, int) {}
 
 // NewHandler returns a handler over issuer.
 func NewHandler(issuer Issuer, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Recorder == nil {
-		o.Recorder = noRecorder{}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
-	return &Handler{issuer: issuer, log: o.Logger, rec: o.Recorder}
+	return &Handler{issuer: issuer, log: o.Logger, metrics: o.Metrics}
 }
 
 // Handle answers one event. It always returns a response and a nil error: a
@@ -78,7 +77,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError
 	}
-	h.rec.Request(reason, resp.StatusCode)
+	h.metrics.Answer(resp.StatusCode, reason)
 	// LogAttrs: typed attributes, no boxing into interfaces on every request.
 	h.log.LogAttrs(ctx, level, "request",
 		slog.String("request_id", requestID),
@@ -90,25 +89,26 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	return resp, nil
 }
 
+// handle answers the event and returns the outcome for the log and metrics:
+// "issued", or the reason of the problem answer.
 func (h *Handler) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, method, path, requestID string) (events.APIGatewayV2HTTPResponse, string) {
 	want, known := Routes[path]
 	switch {
 	case !known:
-		return problem(http.StatusNotFound, "not_found", "No such route.", requestID, 0), "not_found"
+		return problem(&authcode.Error{Reason: authcode.NotFound}, requestID), string(authcode.NotFound)
 	case method != want:
-		resp := problem(http.StatusMethodNotAllowed, "method_not_allowed", "Use "+want+" on "+path+".", requestID, 0)
+		resp := problem(&authcode.Error{Reason: authcode.MethodNotAllowed}, requestID)
 		resp.Headers["Allow"] = want
-		return resp, "method_not_allowed"
+		return resp, string(authcode.MethodNotAllowed)
 	}
 
 	// Only POST takes a body; GET /auth/code is called bare by the sample apps.
 	var bodyID *string
 	if method == http.MethodPost {
-		var status int
-		var detail string
-		if bodyID, status, detail = parseBody(ev); status != 0 {
-			reason := map[int]string{400: "bad_request", 413: "body_too_large", 415: "unsupported_media_type"}[status]
-			return problem(status, reason, detail, requestID, 0), reason
+		var err error
+		if bodyID, err = parseBody(ev); err != nil {
+			e := authcode.AsError(err)
+			return problem(e, requestID), string(e.Reason)
 		}
 	}
 
@@ -122,7 +122,7 @@ func (h *Handler) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest,
 		if e.Err != nil {
 			h.log.DebugContext(ctx, "request failed", "request_id", requestID, "reason", e.Reason, "error", e.Err.Error())
 		}
-		return problem(statusOf(e.Kind), e.Reason, e.Detail, requestID, e.RetryAfter), e.Reason
+		return problem(e, requestID), string(e.Reason)
 	}
 	return success(res), "issued"
 }
@@ -137,44 +137,44 @@ func route(ev events.APIGatewayV2HTTPRequest) (string, string) {
 }
 
 // parseBody checks size, media type and JSON shape, and returns the optional
-// external_id. A non-zero status is the answer to send instead.
-func parseBody(ev events.APIGatewayV2HTTPRequest) (*string, int, string) {
+// external_id. Its errors are *authcode.Error.
+func parseBody(ev events.APIGatewayV2HTTPRequest) (*string, error) {
 	if ev.Body == "" {
-		return nil, 0, ""
+		return nil, nil
 	}
 	// Refuse before decoding so an oversized body costs nothing.
 	if len(ev.Body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
-		return nil, http.StatusRequestEntityTooLarge, "The body is over 4 KiB."
+		return nil, &authcode.Error{Reason: authcode.BodyTooLarge}
 	}
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		var err error
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
-			return nil, http.StatusBadRequest, "The body is not valid base64."
+			return nil, &authcode.Error{Reason: authcode.BadRequest, Err: fmt.Errorf("body is not base64: %w", err)}
 		}
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, http.StatusRequestEntityTooLarge, "The body is over 4 KiB."
+		return nil, &authcode.Error{Reason: authcode.BodyTooLarge}
 	}
 	if len(body) == 0 {
-		return nil, 0, ""
+		return nil, nil
 	}
 	if mt, _, err := mime.ParseMediaType(header(ev.Headers, "content-type")); err != nil || mt != "application/json" {
-		return nil, http.StatusUnsupportedMediaType, "Send the body as application/json."
+		return nil, &authcode.Error{Reason: authcode.UnsupportedMediaType}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, http.StatusBadRequest, "The body is not a JSON object."
+		return nil, &authcode.Error{Reason: authcode.BadRequest, Err: errors.New("body is not a JSON object")}
 	}
 	raw, ok := fields["external_id"]
 	if !ok {
-		return nil, 0, ""
+		return nil, nil
 	}
 	var id string
 	if err := json.Unmarshal(raw, &id); err != nil || string(raw) == "null" {
-		return nil, http.StatusBadRequest, "external_id must be a string."
+		return nil, &authcode.Error{Reason: authcode.BadRequest, Err: errors.New("external_id is not a string")}
 	}
-	return &id, 0, ""
+	return &id, nil
 }
 
 // gatewayClaims returns the claims API Gateway's JWT authorizer verified, or
@@ -208,23 +208,6 @@ func header(h map[string]string, name string) string {
 		}
 	}
 	return ""
-}
-
-func statusOf(k authcode.Kind) int {
-	switch k {
-	case authcode.Unauthenticated:
-		return http.StatusUnauthorized
-	case authcode.Forbidden:
-		return http.StatusForbidden
-	case authcode.RateLimited:
-		return http.StatusTooManyRequests
-	case authcode.Unavailable:
-		return http.StatusServiceUnavailable
-	case authcode.Timeout:
-		return http.StatusGatewayTimeout
-	default:
-		return http.StatusBadGateway
-	}
 }
 
 func baseHeaders(contentType string) map[string]string {
@@ -263,27 +246,32 @@ type Problem struct {
 	RequestID string `json:"request_id"`
 }
 
-// ProblemType is the type URI for a reason; README.md lists the reasons.
-func ProblemType(reason string) string { return "urn:sentiance-auth-code:problem:" + reason }
+// ProblemTypePrefix starts every problem type; the reason follows it.
+const ProblemTypePrefix = "urn:sentiance-auth-code:problem:"
 
-func problem(status int, reason, detail, requestID string, retryAfter time.Duration) events.APIGatewayV2HTTPResponse {
+// ProblemType is the type URI for a reason; README.md lists the reasons.
+func ProblemType(r authcode.Reason) string { return ProblemTypePrefix + string(r) }
+
+// problem renders e as problem+json, from its reason's one definition.
+func problem(e *authcode.Error, requestID string) events.APIGatewayV2HTTPResponse {
+	spec := e.Reason.Spec()
 	body, _ := json.Marshal(Problem{
-		Type:      ProblemType(reason),
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    detail,
+		Type:      ProblemType(e.Reason),
+		Title:     http.StatusText(spec.Status),
+		Status:    spec.Status,
+		Detail:    spec.Detail,
 		RequestID: requestID,
 	})
 	headers := baseHeaders("application/problem+json")
-	switch status {
+	switch spec.Status {
 	case http.StatusUnauthorized:
 		headers["WWW-Authenticate"] = `Bearer error="invalid_token"`
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		secs := int((retryAfter + time.Second - 1) / time.Second)
+		secs := int((e.Wait() + time.Second - 1) / time.Second)
 		if secs < 1 {
 			secs = 1
 		}
 		headers["Retry-After"] = strconv.Itoa(secs)
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(body)}
+	return events.APIGatewayV2HTTPResponse{StatusCode: spec.Status, Headers: headers, Body: string(body)}
 }

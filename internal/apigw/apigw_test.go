@@ -12,13 +12,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 func TestHandle(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", `{"user_link_api_key":"`+apiKey+`"}`)
-	moto.CreateSecret(t, "empty", `{"user_link_api_key":""}`)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", `{"user_link_api_key":"`+apiKey+`"}`)
+	sm.CreateSecret(t, "empty", `{"user_link_api_key":""}`)
 	other := testenv.StartIssuer(t) // a real identity provider, but not ours
 
 	type tc struct {
@@ -29,8 +30,8 @@ func TestHandle(t *testing.T) {
 		ctx     func() (context.Context, context.CancelFunc)
 		before  func(s *stack)
 		status  int
-		reason  string // problem type suffix; empty for 200
-		calls   int    // Sentiance calls expected
+		reason  authcode.Reason // problem type suffix; empty for 200
+		calls   int             // Sentiance calls expected
 		headers map[string]string
 	}
 	verify := stackOptions{verify: true}
@@ -151,7 +152,7 @@ func TestHandle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, moto, tt.opts)
+			s := newStack(t, sm, tt.opts)
 			ev := tt.event(s) // tokens are minted before the provider may be taken down
 			if tt.before != nil {
 				tt.before(s)
@@ -198,9 +199,9 @@ func TestHandle(t *testing.T) {
 }
 
 func TestAppID(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", apiKey)
-	s := newStack(t, moto, stackOptions{verify: true, appID: "app-123"})
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", apiKey)
+	s := newStack(t, sm, stackOptions{verify: true, appID: "app-123"})
 	resp, _ := s.handler.Handle(context.Background(), event("POST", "/auth-code", s.issuer.Token(t, jwt.MapClaims{"sub": user, "aud": audience}), ""))
 	var body map[string]string
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || resp.StatusCode != 200 || body["app_id"] != "app-123" {
@@ -211,23 +212,23 @@ func TestAppID(t *testing.T) {
 // When the key is rotated, the first request that meets Sentiance's
 // rejection refreshes the secret once and retries once.
 func TestKeyRotation(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", apiKey)
-	s := newStack(t, moto, stackOptions{verify: true})
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", apiKey)
+	s := newStack(t, sm, stackOptions{verify: true})
 	ev := event("POST", "/auth-code", s.issuer.Token(t, jwt.MapClaims{"sub": user, "aud": audience}), "")
 	if resp, _ := s.handler.Handle(context.Background(), ev); resp.StatusCode != 200 {
 		t.Fatalf("before rotation: %d %s", resp.StatusCode, resp.Body)
 	}
 	const rotated = "rotated-user-link-key-9876543210"
-	moto.PutSecretValue(t, "user-link", rotated)
+	sm.PutSecretValue(t, "user-link", rotated)
 	s.sentiance.SetKey(rotated)
-	fetches := moto.Calls("secretsmanager.GetSecretValue")
+	fetches := sm.Calls()
 
 	resp, _ := s.handler.Handle(context.Background(), ev)
 	if resp.StatusCode != 200 {
 		t.Fatalf("after rotation: %d %s", resp.StatusCode, resp.Body)
 	}
-	if n := moto.Calls("secretsmanager.GetSecretValue") - fetches; n != 1 {
+	if n := sm.Calls() - fetches; n != 1 {
 		t.Errorf("GetSecretValue calls for the rotation = %d, want 1", n)
 	}
 	calls := s.sentiance.Calls()

@@ -18,25 +18,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
+	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
-
-// contract is the README's error table: the reasons each status may carry
-// (200 carries none).
-var contract = map[int][]string{
-	200: nil,
-	400: {"bad_request"},
-	401: {"invalid_token", "no_identity", "identity_conflict"},
-	403: {"external_id_claim", "external_id_mismatch"},
-	404: {"not_found"},
-	405: {"method_not_allowed"},
-	413: {"body_too_large"},
-	415: {"unsupported_media_type"},
-	429: {"sentiance_rate_limited", "user_rate_limited"},
-	502: {"sentiance_error", "key_rejected"},
-	503: {"key_unavailable", "jwks_unavailable", "rate_limit_unavailable"},
-	504: {"sentiance_timeout"},
-}
 
 // Authorization modes of FuzzHandle (authMode % 4).
 const (
@@ -46,7 +30,7 @@ const (
 	authSignedBody        // a genuine ES256 token whose payload is auth ($ISS, $AUD, $NOW, $EXP filled in)
 )
 
-// fuzzStacks is built once per fuzz process: moto, the stand-ins and two
+// fuzzStacks is built once per fuzz process: the fake Secrets Manager, the stand-ins and two
 // stacks (with and without in-function verification), so an iteration costs
 // a handler call and at most one loopback request to the Sentiance stand-in.
 type fuzzStacks struct {
@@ -92,11 +76,11 @@ func fillPlaceholders(s string, iss string) string {
 //     the gateway's claim when those are present;
 //   - neither the answer nor the logs hold the API key or a signed token.
 func FuzzHandle(f *testing.F) {
-	moto := testenv.StartMoto(f)
-	moto.CreateSecret(f, "user-link", apiKey)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(f, "user-link", apiKey)
 	fs := &fuzzStacks{
-		verifying:   newStack(f, moto, stackOptions{verify: true}),
-		gatewayOnly: newStack(f, moto, stackOptions{}),
+		verifying:   newStack(f, sm, stackOptions{verify: true}),
+		gatewayOnly: newStack(f, sm, stackOptions{}),
 	}
 	// Load the JWKS and the secret once, so iterations do not pay for it.
 	if resp, _ := fs.verifying.handler.Handle(context.Background(), post(fs.validToken(f))); resp.StatusCode != 200 {
@@ -292,10 +276,9 @@ func bodyExternalID(body string, isBase64 bool) (string, bool) {
 }
 
 // checkFuzzResponse checks the shape of any answer and returns its reason.
-func checkFuzzResponse(t *testing.T, resp events.APIGatewayV2HTTPResponse) string {
+func checkFuzzResponse(t *testing.T, resp events.APIGatewayV2HTTPResponse) authcode.Reason {
 	t.Helper()
-	reasons, ok := contract[resp.StatusCode]
-	if !ok {
+	if resp.StatusCode != 200 && !slices.ContainsFunc(authcode.Reasons(), func(r authcode.Reason) bool { return r.Spec().Status == resp.StatusCode }) {
 		t.Fatalf("status %d is not in the contract; body %s", resp.StatusCode, resp.Body)
 	}
 	if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["X-Content-Type-Options"] != "nosniff" {
@@ -321,11 +304,11 @@ func checkFuzzResponse(t *testing.T, resp events.APIGatewayV2HTTPResponse) strin
 	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("problem body %q: %v", resp.Body, err)
 	}
-	reason := strings.TrimPrefix(p.Type, apigw.ProblemType(""))
-	if p.Status != resp.StatusCode || p.Title != http.StatusText(resp.StatusCode) || !slices.Contains(reasons, reason) || p.RequestID != "req-1" {
-		t.Fatalf("problem %+v does not fit status %d (reasons %v)", p, resp.StatusCode, reasons)
+	reason := authcode.Reason(strings.TrimPrefix(p.Type, apigw.ProblemTypePrefix))
+	if p.Status != resp.StatusCode || p.Title != http.StatusText(resp.StatusCode) || reason.Spec().Status != resp.StatusCode || !slices.Contains(authcode.Reasons(), reason) || reason == authcode.Internal || p.RequestID != "req-1" {
+		t.Fatalf("problem %+v does not fit status %d", p, resp.StatusCode)
 	}
-	if !slices.Contains(details[reason], p.Detail) {
+	if p.Detail != reason.Spec().Detail {
 		t.Fatalf("problem detail %q is not the fixed text for %s", p.Detail, reason)
 	}
 	switch resp.StatusCode {

@@ -17,11 +17,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 // The attack table: hostile tokens, claims and requests against the whole
-// function (real verifier, real secret cache over moto, real Sentiance
+// function (real verifier, real secret cache over the fake Secrets Manager, real Sentiance
 // client) with in-function verification on. Each case must get its
 // documented answer with the fixed problem detail and the security headers,
 // and Sentiance must never be asked for a code. SECURITY.md maps the threats
@@ -33,7 +34,7 @@ type attack struct {
 	gatewayOnly bool // run against the stack without in-function verification
 	event       func(t testing.TB, e *attackEnv) events.APIGatewayV2HTTPRequest
 	status      int
-	reason      string
+	reason      authcode.Reason
 }
 
 // attackEnv is what the cases build their requests from.
@@ -573,11 +574,11 @@ type attackRun struct {
 
 func newAttackRun(t *testing.T) *attackRun {
 	t.Helper()
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", `{"user_link_api_key":"`+apiKey+`"}`)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", `{"user_link_api_key":"`+apiKey+`"}`)
 	r := &attackRun{
-		verifying:   newStack(t, moto, stackOptions{verify: true}),
-		gatewayOnly: newStack(t, moto, stackOptions{}),
+		verifying:   newStack(t, sm, stackOptions{verify: true}),
+		gatewayOnly: newStack(t, sm, stackOptions{}),
 		other:       testenv.StartIssuer(t),
 	}
 	r.attacker, r.hits = startAttacker(t)
@@ -660,9 +661,9 @@ func TestAttacks(t *testing.T) {
 // identity.TestWycheproofES256, which runs them through the same library
 // call the verifier makes.
 func TestWycheproofTokens(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", apiKey)
-	s := newStack(t, moto, stackOptions{verify: true})
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", apiKey)
+	s := newStack(t, sm, stackOptions{verify: true})
 	vectors := testenv.WycheproofECDSAP256(t)
 	added := map[string]bool{}
 	for _, v := range vectors {
@@ -702,8 +703,8 @@ func TestWycheproofTokens(t *testing.T) {
 // hands the app a code that does not look like one, and answers 502/503 with
 // the fixed problem details, never a crash.
 func TestOutboundSafety(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", apiKey)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", apiKey)
 	attacker, hits := startAttacker(t)
 	good := func(s *stack) events.APIGatewayV2HTTPRequest {
 		return post(s.issuer.Token(t, jwt.MapClaims{"sub": user, "aud": audience}))
@@ -714,7 +715,7 @@ func TestOutboundSafety(t *testing.T) {
 		steps  []testenv.SentianceStep
 		jwks   func(w http.ResponseWriter, r *http.Request, jwks []byte)
 		status int
-		reason string
+		reason authcode.Reason
 		calls  int    // Sentiance calls expected
 		absent string // must not appear in the answer
 	}{
@@ -752,7 +753,7 @@ func TestOutboundSafety(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, moto, stackOptions{verify: true})
+			s := newStack(t, sm, stackOptions{verify: true})
 			ev := good(s)
 			s.issuer.OverrideJWKS(tt.jwks)
 			s.sentiance.Script(tt.steps...)
@@ -874,8 +875,8 @@ func TestNoLeaks(t *testing.T) {
 	}
 
 	// Failures that need a stack of their own: a cold verifier, another secret.
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", apiKey)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", apiKey)
 	own := []struct {
 		name   string
 		opts   stackOptions
@@ -895,11 +896,11 @@ func TestNoLeaks(t *testing.T) {
 		}},
 		{name: "upstream/identity provider down", opts: stackOptions{verify: true}, status: 503, before: func(s *stack) { s.issuer.SetDown(true) }},
 		{name: "upstream/secret missing (AWS SDK error)", opts: stackOptions{verify: true, secretID: "no-such-secret-" + sentianceCanary}, status: 503},
-		{name: "upstream/Secrets Manager down", opts: stackOptions{verify: true}, status: 503, before: func(s *stack) { moto.Stop(t) }},
+		{name: "upstream/Secrets Manager down", opts: stackOptions{verify: true}, status: 503, before: func(s *stack) { sm.SetDown(true) }},
 	}
 	for _, o := range own {
 		t.Run(o.name, func(t *testing.T) {
-			s := newStack(t, moto, o.opts)
+			s := newStack(t, sm, o.opts)
 			ev := post(s.issuer.Token(t, jwt.MapClaims{"sub": user, "aud": audience}))
 			if o.before != nil {
 				o.before(s)

@@ -3,7 +3,6 @@ package apigw_test
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +10,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
+	"github.com/sentiance-authcode/backend/internal/app"
 	"github.com/sentiance-authcode/backend/internal/authcode"
-	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/outbound"
-	"github.com/sentiance-authcode/backend/internal/secret"
-	"github.com/sentiance-authcode/backend/internal/sentiance"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
@@ -28,8 +24,8 @@ const (
 	user     = "user-42"
 )
 
-// stack is the whole function as main wires it, with moto for the secret,
-// an identity provider stand-in and a Sentiance stand-in.
+// stack is the whole function as app.New wires it, with the fake Secrets
+// Manager, an identity provider stand-in and a Sentiance stand-in.
 type stack struct {
 	handler   *apigw.Handler
 	issuer    *testenv.Issuer
@@ -43,32 +39,22 @@ type stackOptions struct {
 	appID    string
 }
 
-func newStack(t testing.TB, moto *testenv.Moto, o stackOptions) *stack {
+func newStack(t testing.TB, sm *testenv.SecretsManager, o stackOptions) *stack {
 	t.Helper()
 	log, buf := testenv.CaptureLogs(t)
 	s := &stack{issuer: testenv.StartIssuer(t), sentiance: testenv.StartSentiance(t, apiKey), logs: buf}
 	if o.secretID == "" {
 		o.secretID = "user-link"
 	}
-	var verifier authcode.TokenVerifier
-	if o.verify {
-		v := identity.NewVerifier(identity.VerifierOptions{
-			Issuer: s.issuer.URL, Audiences: []string{audience}, Algorithms: []string{"RS256", "ES256"},
-			Client: outbound.NewClient(outbound.Options{MaxBody: 150_000}), Logger: log,
-		})
-		t.Cleanup(v.Close)
-		verifier = v
+	env := map[string]string{
+		"USER_LINK_SECRET_ID": o.secretID,
+		"SENTIANCE_API_URL":   s.sentiance.URL,
+		"SENTIANCE_APP_ID":    o.appID,
 	}
-	svc := authcode.New(authcode.Options{
-		Verifier:        verifier,
-		Keys:            secret.New(moto.SecretsManager(t), secret.Options{SecretID: o.secretID, FetchTimeout: 2 * time.Second, Logger: log}),
-		Sentiance:       sentiance.New(s.sentiance.URL, outbound.NewClient(outbound.Options{}), sentiance.Options{Backoff: 10 * time.Millisecond}),
-		ExternalIDClaim: "sub",
-		PlatformURL:     s.sentiance.URL,
-		AppID:           o.appID,
-		Logger:          log,
-	})
-	s.handler = apigw.NewHandler(svc, apigw.Options{Logger: log})
+	if o.verify {
+		env["JWT_ISSUER"], env["JWT_AUDIENCE"] = s.issuer.URL, audience
+	}
+	s.handler = testenv.NewApp(t, env, app.Options{Logger: log, SecretsManager: sm}).Handler
 	return s
 }
 
@@ -102,7 +88,7 @@ func withClaims(ev events.APIGatewayV2HTTPRequest, claims map[string]string) eve
 }
 
 // checkResponse checks the shape every answer must have.
-func checkResponse(t testing.TB, resp events.APIGatewayV2HTTPResponse, reason string, s *stack) {
+func checkResponse(t testing.TB, resp events.APIGatewayV2HTTPResponse, reason authcode.Reason, s *stack) {
 	t.Helper()
 	if resp.Headers["Cache-Control"] != "no-store" || resp.Headers["X-Content-Type-Options"] != "nosniff" {
 		t.Errorf("headers = %v, want Cache-Control: no-store and X-Content-Type-Options: nosniff", resp.Headers)
@@ -145,31 +131,10 @@ func checkResponse(t testing.TB, resp events.APIGatewayV2HTTPResponse, reason st
 	if p.Status != resp.StatusCode || p.Title != http.StatusText(resp.StatusCode) || p.Type != apigw.ProblemType(reason) || p.RequestID != "req-1" {
 		t.Errorf("problem = %+v, want status %d reason %s", p, resp.StatusCode, reason)
 	}
-	if !slices.Contains(details[reason], p.Detail) {
-		t.Errorf("problem detail = %q, want one of the fixed texts for %s %q", p.Detail, reason, details[reason])
+	// The detail is the reason's fixed text, so no upstream error (the AWS
+	// SDK's, the JWKS fetch's, Sentiance's body), token or key can reach the
+	// client through it.
+	if p.Detail != reason.Spec().Detail {
+		t.Errorf("problem detail = %q, want the fixed text for %s %q", p.Detail, reason, reason.Spec().Detail)
 	}
-}
-
-// details are the only problem details each reason may carry. They are
-// fixed texts, so no upstream error (the AWS SDK's, the JWKS fetch's,
-// Sentiance's body), token or key can reach the client through them.
-var details = map[string][]string{
-	"bad_request":            {"The body is not a JSON object.", "The body is not valid base64.", "external_id must be a string."},
-	"invalid_token":          {"The bearer token is missing or not valid."},
-	"no_identity":            {"No verified identity came with the request."},
-	"identity_conflict":      {"The verified identities disagree."},
-	"external_id_claim":      {"The token's sub claim cannot identify a user."},
-	"external_id_mismatch":   {"The external_id in the body is not the caller's."},
-	"not_found":              {"No such route."},
-	"method_not_allowed":     {"Use POST on /auth-code.", "Use GET on /auth/code."},
-	"body_too_large":         {"The body is over 4 KiB."},
-	"unsupported_media_type": {"Send the body as application/json."},
-	"sentiance_rate_limited": {"Sentiance is rate-limiting requests; try again later."},
-	"user_rate_limited":      {"Too many codes for this user; try again later."},
-	"rate_limit_unavailable": {"The rate limit could not be checked."},
-	"sentiance_error":        {"Sentiance could not issue a code."},
-	"key_rejected":           {"Sentiance rejected this service's API key."},
-	"key_unavailable":        {"The Sentiance API key could not be loaded."},
-	"jwks_unavailable":       {"The identity provider's keys could not be fetched."},
-	"sentiance_timeout":      {"Sentiance did not answer in time."},
 }

@@ -1,12 +1,14 @@
-// Package app builds the function from its configuration: the key source,
-// the token verifier, the Sentiance client, the use case and the API Gateway
-// adapter. The Lambda entry point and local mode both build it here, so they
-// run the same code with the same settings.
+// Package app is the one place that assembles the function from its
+// configuration: the key source, the token verifier, the Sentiance client,
+// the rate limiter, the use case and the API Gateway adapter. The Lambda,
+// local mode and the tests all build it here, so they run the same code;
+// every outside dependency can be replaced through Options.
 package app
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/logging"
 	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/outbound"
 	"github.com/sentiance-authcode/backend/internal/ratelimit"
@@ -28,15 +31,26 @@ import (
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
-// Options are what differs between the deployed function and local mode.
+// PrefetchTimeout bounds the fetches at init: well inside Lambda's 10 s
+// init phase, and short enough that a down peer does not hold up the
+// first request for long (it retries them itself).
+const PrefetchTimeout = 2 * time.Second
+
+// Options are the function's outside dependencies; each nil one takes the
+// production default.
 type Options struct {
-	Logger *slog.Logger
-	// Keys hands out the Sentiance user_link key. Nil means the deployed
-	// source: the Secrets Manager secret cfg.SecretID, read with the AWS
-	// SDK's default configuration.
-	Keys authcode.KeySource
-	// Metrics, when set, receives the CloudWatch EMF metrics.
-	Metrics *metrics.EMF
+	Logger  *slog.Logger     // default: discard
+	Metrics metrics.Observer // default: metrics.Nop
+	// SecretsManager reads the key; default: the SDK client from the AWS
+	// default configuration.
+	SecretsManager secret.API
+	// DynamoDB counts per-user limits when cfg.RateLimitTable is set;
+	// default: the SDK client from the AWS default configuration.
+	DynamoDB ratelimit.DynamoAPI
+	// Transport carries the calls to Sentiance and the identity provider,
+	// under outbound's limits; default: outbound's own.
+	Transport http.RoundTripper
+	Now       func() time.Time // default: time.Now
 }
 
 // App is the built function.
@@ -48,85 +62,96 @@ type App struct {
 	clients  []*http.Client
 }
 
+// FromEnv builds the deployed function from the environment Lambda gives
+// it: JSON logs and EMF metrics on stdout. Its errors are configuration
+// errors, one line each.
+func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer) (*App, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, Options{
+		Logger:  logging.New(stdout, getenv("AWS_LAMBDA_LOG_LEVEL")),
+		Metrics: metrics.New(stdout, cfg.MetricsNamespace, nil),
+	})
+}
+
 // New builds the function. Its only error is an unusable AWS configuration
-// when o.Keys is nil; it does no network I/O.
+// when an AWS client must be made; it does no network I/O.
 func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var (
-		rec           apigw.Recorder
-		secretFetch   func(outcome string)
-		sentianceCall func(status int, took time.Duration)
-		keyRejected   func()
-		limiterError  func()
-	)
-	if m := o.Metrics; m != nil {
-		rec, secretFetch, sentianceCall, keyRejected, limiterError = m, m.SecretFetch, m.SentianceCall, m.KeyRejected, m.RateLimitError
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
-
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	// Loaded at most once, and only when an AWS client is needed: it is the
 	// costliest step of start-up.
 	awsConfig := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) })
-	keys := o.Keys
-	if keys == nil {
+
+	if o.SecretsManager == nil {
 		awsCfg, err := awsConfig()
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
-		keys = secret.New(secretsmanager.NewFromConfig(awsCfg), secret.Options{
-			SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL, Logger: o.Logger, Observe: secretFetch,
-		})
+		o.SecretsManager = secretsmanager.NewFromConfig(awsCfg)
 	}
+	a := &App{keys: secret.New(o.SecretsManager, secret.Options{
+		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL,
+		Logger: o.Logger, Now: o.Now, Metrics: o.Metrics,
+	})}
 
-	a := &App{keys: keys}
 	var verifier authcode.TokenVerifier
 	if cfg.VerifiesTokens() {
-		jwksClient := outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes})
-		a.clients = append(a.clients, jwksClient)
+		jwksClient := a.client(outbound.Options{MaxBody: identity.MaxJWKSBytes, Base: o.Transport})
 		a.verifier = identity.NewVerifier(identity.VerifierOptions{
 			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms,
 			JWKSURL: cfg.JWKSURL, Logger: o.Logger, Client: jwksClient,
 		})
 		verifier = a.verifier
 	}
-	limiter, err := newLimiter(cfg, awsConfig)
-	if err != nil {
-		return nil, err
+
+	var limiter authcode.RateLimiter
+	switch {
+	case cfg.RateLimit == nil:
+	case cfg.RateLimitTable == "":
+		limiter = ratelimit.NewMemory(*cfg.RateLimit, o.Now) // one local process
+	default:
+		if o.DynamoDB == nil {
+			awsCfg, err := awsConfig()
+			if err != nil {
+				return nil, fmt.Errorf("AWS configuration: %w", err)
+			}
+			o.DynamoDB = dynamodb.NewFromConfig(awsCfg)
+		}
+		limiter = ratelimit.NewDynamo(o.DynamoDB, cfg.RateLimitTable, *cfg.RateLimit, o.Now)
 	}
-	sentianceClient := outbound.NewClient(outbound.Options{})
-	a.clients = append(a.clients, sentianceClient)
+
+	sentianceClient := a.client(outbound.Options{Base: o.Transport})
 	svc := authcode.New(authcode.Options{
 		Verifier:          verifier,
-		Keys:              keys,
-		Sentiance:         sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall}),
+		Keys:              a.keys,
+		Sentiance:         sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Metrics: o.Metrics}),
 		ExternalIDClaim:   cfg.ExternalIDClaim,
 		PlatformURL:       cfg.SentianceBaseURL,
 		AppID:             cfg.SentianceAppID,
 		Logger:            o.Logger,
-		OnKeyRejected:     keyRejected,
+		Metrics:           o.Metrics,
 		Limiter:           limiter,
 		LimiterFailClosed: cfg.RateLimitFailClosed,
-		OnLimiterError:    limiterError,
 	})
-	a.Handler = apigw.NewHandler(svc, apigw.Options{Logger: o.Logger, Recorder: rec})
+	a.Handler = apigw.NewHandler(svc, apigw.Options{Logger: o.Logger, Metrics: o.Metrics})
 	return a, nil
 }
 
-// newLimiter returns the per-user rate limiter cfg asks for: nil when off,
-// DynamoDB when a table is named, else in memory (one local process).
-func newLimiter(cfg config.Config, awsConfig func() (aws.Config, error)) (authcode.RateLimiter, error) {
-	switch {
-	case cfg.RateLimit == nil:
-		return nil, nil
-	case cfg.RateLimitTable == "":
-		return ratelimit.NewMemory(*cfg.RateLimit, nil), nil
-	}
-	awsCfg, err := awsConfig()
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	return ratelimit.NewDynamo(dynamodb.NewFromConfig(awsCfg), cfg.RateLimitTable, *cfg.RateLimit, nil), nil
+// client makes an outbound client and remembers it for Close.
+func (a *App) client(o outbound.Options) *http.Client {
+	c := outbound.NewClient(o)
+	a.clients = append(a.clients, c)
+	return c
 }
 
 // Prefetch fetches the Sentiance key and the identity provider's keys, both

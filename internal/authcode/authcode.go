@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/ratelimit"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
@@ -35,6 +36,12 @@ type CodeIssuer interface {
 // RateLimiter counts codes per external_id.
 type RateLimiter interface {
 	Allow(ctx context.Context, externalID string) (ratelimit.Decision, error)
+}
+
+// Observer is the part of metrics.Observer the use case reports to.
+type Observer interface {
+	KeyRejected()
+	RateLimitError()
 }
 
 // Request is what the caller brought.
@@ -68,16 +75,14 @@ type Options struct {
 	// Margin is kept back from the invocation's deadline to answer in, default 500 ms.
 	Margin time.Duration
 	// Budget applies when the context has no deadline (local runs), default 10 s.
-	Budget time.Duration
-	Logger *slog.Logger
-	// OnKeyRejected, when set, is called each time Sentiance rejects a key.
-	OnKeyRejected func()
+	Budget  time.Duration
+	Logger  *slog.Logger
+	Metrics Observer // default metrics.Nop
 	// Limiter, when set, caps codes per external_id.
 	Limiter RateLimiter
 	// LimiterFailClosed answers 503 when the limiter fails; otherwise the
-	// code is issued anyway (login keeps working) and OnLimiterError told.
+	// code is issued anyway (login keeps working) and the failure counted.
 	LimiterFailClosed bool
-	OnLimiterError    func()
 	// LimiterTimeout bounds one limiter check, default 1 s: a slow table
 	// must not hold up every login.
 	LimiterTimeout time.Duration
@@ -97,14 +102,11 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.OnKeyRejected == nil {
-		o.OnKeyRejected = func() {}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
 	if o.LimiterTimeout <= 0 {
 		o.LimiterTimeout = time.Second
-	}
-	if o.OnLimiterError == nil {
-		o.OnLimiterError = func() {}
 	}
 	return &Service{opts: o}
 }
@@ -120,7 +122,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if req.BodyExternalID != nil && *req.BodyExternalID != externalID {
-		return Result{}, &Error{Kind: Forbidden, Reason: "external_id_mismatch", Detail: "The external_id in the body is not the caller's."}
+		return Result{}, &Error{Reason: ExternalIDMismatch}
 	}
 
 	if err := s.limit(ctx, externalID); err != nil {
@@ -129,17 +131,17 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 
 	key, err := s.opts.Keys.Key(ctx)
 	if err != nil {
-		return Result{}, &Error{Kind: Unavailable, Reason: "key_unavailable", Detail: "The Sentiance API key could not be loaded.", RetryAfter: 5 * time.Second, Err: err}
+		return Result{}, &Error{Reason: KeyUnavailable, Err: err}
 	}
 	code, err := s.opts.Sentiance.AuthCode(ctx, key, externalID)
 	if errors.Is(err, sentiance.ErrKeyRejected) {
-		s.opts.OnKeyRejected()
+		s.opts.Metrics.KeyRejected()
 		s.opts.Logger.WarnContext(ctx, "Sentiance rejected the user_link key; refreshing it once", "error", err.Error())
 		retryKey, rerr := s.opts.Keys.Refresh(ctx, key)
 		if rerr == nil && retryKey != key {
 			code, err = s.opts.Sentiance.AuthCode(ctx, retryKey, externalID)
 			if errors.Is(err, sentiance.ErrKeyRejected) {
-				s.opts.OnKeyRejected()
+				s.opts.Metrics.KeyRejected()
 			}
 		}
 	}
@@ -159,14 +161,14 @@ func (s *Service) limit(ctx context.Context, externalID string) error {
 	d, err := s.opts.Limiter.Allow(lctx, externalID)
 	switch {
 	case err != nil && s.opts.LimiterFailClosed:
-		s.opts.OnLimiterError()
-		return &Error{Kind: Unavailable, Reason: "rate_limit_unavailable", Detail: "The rate limit could not be checked.", RetryAfter: 5 * time.Second, Err: err}
+		s.opts.Metrics.RateLimitError()
+		return &Error{Reason: RateLimitUnavailable, Err: err}
 	case err != nil:
-		s.opts.OnLimiterError()
+		s.opts.Metrics.RateLimitError()
 		s.opts.Logger.WarnContext(ctx, "rate limit check failed; issuing the code anyway (fail-open)", "error", err.Error())
 		return nil
 	case !d.Allowed:
-		return &Error{Kind: RateLimited, Reason: "user_rate_limited", Detail: "Too many codes for this user; try again later.", RetryAfter: d.RetryAfter}
+		return &Error{Reason: UserRateLimited, RetryAfter: d.RetryAfter}
 	}
 	return nil
 }
@@ -196,9 +198,9 @@ func (s *Service) identify(ctx context.Context, req Request) (string, error) {
 		claims, err := s.opts.Verifier.Verify(ctx, req.BearerToken)
 		switch {
 		case errors.Is(err, identity.ErrKeysUnavailable):
-			return "", &Error{Kind: Unavailable, Reason: "jwks_unavailable", Detail: "The identity provider's keys could not be fetched.", RetryAfter: 5 * time.Second, Err: err}
+			return "", &Error{Reason: JWKSUnavailable, Err: err}
 		case err != nil:
-			return "", &Error{Kind: Unauthenticated, Reason: "invalid_token", Detail: "The bearer token is missing or not valid.", Err: err}
+			return "", &Error{Reason: InvalidToken, Err: err}
 		}
 		id, err := s.externalID(claims[s.opts.ExternalIDClaim])
 		if err != nil {
@@ -209,7 +211,7 @@ func (s *Service) identify(ctx context.Context, req Request) (string, error) {
 	switch {
 	case fromGateway != nil && fromToken != nil:
 		if *fromGateway != *fromToken {
-			return "", &Error{Kind: Unauthenticated, Reason: "identity_conflict", Detail: "The verified identities disagree."}
+			return "", &Error{Reason: IdentityConflict}
 		}
 		return *fromToken, nil
 	case fromToken != nil:
@@ -217,14 +219,14 @@ func (s *Service) identify(ctx context.Context, req Request) (string, error) {
 	case fromGateway != nil:
 		return *fromGateway, nil
 	default:
-		return "", &Error{Kind: Unauthenticated, Reason: "no_identity", Detail: "No verified identity came with the request."}
+		return "", &Error{Reason: NoIdentity}
 	}
 }
 
 func (s *Service) externalID(v any) (string, error) {
 	id, err := identity.ExternalID(v)
 	if err != nil {
-		return "", &Error{Kind: Forbidden, Reason: "external_id_claim", Detail: fmt.Sprintf("The token's %s claim cannot identify a user.", s.opts.ExternalIDClaim), Err: err}
+		return "", &Error{Reason: ExternalIDClaim, Err: fmt.Errorf("claim %s: %w", s.opts.ExternalIDClaim, err)}
 	}
 	return id, nil
 }
@@ -243,12 +245,12 @@ func upstreamError(err error) error {
 	var rl *sentiance.RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		return &Error{Kind: RateLimited, Reason: "sentiance_rate_limited", Detail: "Sentiance is rate-limiting requests; try again later.", RetryAfter: rl.RetryAfter, Err: err}
+		return &Error{Reason: SentianceRateLimited, RetryAfter: rl.RetryAfter, Err: err}
 	case errors.Is(err, sentiance.ErrTimeout):
-		return &Error{Kind: Timeout, Reason: "sentiance_timeout", Detail: "Sentiance did not answer in time.", Err: err}
+		return &Error{Reason: SentianceTimeout, Err: err}
 	case errors.Is(err, sentiance.ErrKeyRejected):
-		return &Error{Kind: Upstream, Reason: "key_rejected", Detail: "Sentiance rejected this service's API key.", Err: err}
+		return &Error{Reason: KeyRejected, Err: err}
 	default:
-		return &Error{Kind: Upstream, Reason: "sentiance_error", Detail: "Sentiance could not issue a code.", Err: err}
+		return &Error{Reason: SentianceError, Err: err}
 	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package benchmarks
 
 import (
@@ -16,17 +18,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
-	"github.com/sentiance-authcode/backend/internal/authcode"
-	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/app"
 	"github.com/sentiance-authcode/backend/internal/logging"
 	"github.com/sentiance-authcode/backend/internal/metrics"
-	"github.com/sentiance-authcode/backend/internal/secret"
-	"github.com/sentiance-authcode/backend/internal/sentiance"
+	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 // Names shared by every figure.
@@ -179,42 +177,32 @@ func sentianceClient() *http.Client {
 	})}
 }
 
-// fakeSecrets is Secrets Manager answered in-process.
-type fakeSecrets struct{}
-
-func (fakeSecrets) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(`{"user_link_api_key":"` + apiKey + `"}`)}, nil
-}
-
-// warmHandler is the handler wired as functions/authcode and internal/app
-// wire it (logger and EMF metrics writing JSON lines, the secret cache, the
-// Sentiance client, the use case and the adapter), with every network peer
-// answered in-process. verify switches in-function RS256 verification on.
-// The handler is warmed with one call, so the key and the JWKS are cached.
+// warmHandler is the handler as app.New wires it (logger and EMF metrics
+// writing JSON lines, the secret cache, the Sentiance client, the use case
+// and the adapter), with every network peer answered in-process. verify
+// switches in-function RS256 verification on. The handler is warmed with
+// one call, so the key and the JWKS are cached.
 func warmHandler(t testing.TB, iss *rsaIssuer, verify bool) (*apigw.Handler, events.APIGatewayV2HTTPRequest) {
 	t.Helper()
-	log := logging.New(io.Discard, "INFO")
-	emf := metrics.New(io.Discard, "SentianceAuthCode")
-	keys := secret.New(fakeSecrets{}, secret.Options{SecretID: "bench", Logger: log, Observe: emf.SecretFetch})
-	var verifier authcode.TokenVerifier
-	if verify {
-		v := identity.NewVerifier(identity.VerifierOptions{
-			Issuer: inProcIssuer, Audiences: []string{audience}, Algorithms: []string{"RS256", "ES256"},
-			JWKSURL: inProcIssuer + "/jwks.json", Logger: log, Client: iss.jwksClient(),
-		})
-		t.Cleanup(v.Close)
-		verifier = v
-	}
-	svc := authcode.New(authcode.Options{
-		Verifier:        verifier,
-		Keys:            keys,
-		Sentiance:       sentiance.New(inProcSentiance, sentianceClient(), sentiance.Options{Observe: emf.SentianceCall}),
-		ExternalIDClaim: "sub",
-		PlatformURL:     inProcSentiance,
-		Logger:          log,
-		OnKeyRejected:   emf.KeyRejected,
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "bench", `{"user_link_api_key":"`+apiKey+`"}`)
+	jwks, sentiance := iss.jwksClient().Transport, sentianceClient().Transport
+	peers := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Host == strings.TrimPrefix(inProcIssuer, "https://") {
+			return jwks.RoundTrip(r)
+		}
+		return sentiance.RoundTrip(r)
 	})
-	h := apigw.NewHandler(svc, apigw.Options{Logger: log, Recorder: emf})
+	env := map[string]string{"USER_LINK_SECRET_ID": "bench", "SENTIANCE_API_URL": inProcSentiance}
+	if verify {
+		env["JWT_ISSUER"], env["JWT_AUDIENCE"], env["JWKS_URL"] = inProcIssuer, audience, inProcIssuer+"/jwks.json"
+	}
+	h := testenv.NewApp(t, env, app.Options{
+		Logger:         logging.New(io.Discard, "INFO"),
+		Metrics:        metrics.New(io.Discard, "SentianceAuthCode", nil),
+		SecretsManager: sm,
+		Transport:      peers,
+	}).Handler
 	ev := apiEvent(iss.token(t), inProcIssuer)
 	resp, _ := h.Handle(context.Background(), ev)
 	if resp.StatusCode != http.StatusOK {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package benchmarks
 
 import (
@@ -24,6 +26,7 @@ import (
 // Packages built as the deployment builds the bootstrap (testenv.BuildBootstrap).
 const (
 	functionPkg = "./functions/authcode"
+	localPkg    = "./functions/local"
 	helloPkg    = "./bench/floor/hello"
 	proxyPkg    = "./bench/floor/proxy"
 )

@@ -1,3 +1,5 @@
+//go:build integration
+
 package benchmarks
 
 import (
@@ -16,9 +18,8 @@ import (
 	"time"
 )
 
-// localServer is `make run`: the function built as `go run` builds it and
-// started outside Lambda, so it serves HTTP itself on loopback with its
-// embedded development issuer and Sentiance stand-in.
+// localServer is `make run`: functions/local built and started with its
+// embedded development issuer and Sentiance stand-in, on loopback.
 type localServer struct {
 	URL, token string
 }
@@ -26,10 +27,10 @@ type localServer struct {
 func startLocal(t testing.TB) *localServer {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "authcode")
-	build := exec.Command("go", "build", "-o", bin, functionPkg)
+	build := exec.Command("go", "build", "-o", bin, localPkg)
 	build.Dir = moduleRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", functionPkg, err, out)
+		t.Fatalf("go build %s: %v\n%s", localPkg, err, out)
 	}
 	cmd := exec.Command(bin)
 	// Nothing of the test's environment but PATH and HOME: no Lambda, AWS

@@ -53,7 +53,7 @@ type Authorizer struct {
 // NewAuthorizer returns an authorizer; it does no network I/O until the first
 // token.
 func NewAuthorizer(o AuthorizerOptions) *Authorizer {
-	client := outbound.NewClient(outbound.Options{MaxBody: 150_000, Timeout: 1500 * time.Millisecond})
+	client := outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes, Timeout: 1500 * time.Millisecond})
 	return &Authorizer{
 		client: client,
 		verifier: identity.NewVerifier(identity.VerifierOptions{

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/sentiance-authcode/backend/internal/apigw"
 	"github.com/sentiance-authcode/backend/internal/app"
 	"github.com/sentiance-authcode/backend/internal/config"
@@ -157,7 +159,7 @@ func Run(ctx context.Context, o Options) error {
 
 	opts := app.Options{Logger: log} // no metrics: EMF lines are for CloudWatch
 	if userKey != "" {
-		opts.Keys = staticKey{userKey}
+		opts.SecretsManager = envSecret{userKey}
 	}
 	fn, err := app.New(ctx, cfg, opts)
 	if err != nil {
@@ -296,16 +298,16 @@ func newLogger(w io.Writer, text bool, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logging.Level(level)}))
 }
 
-// staticKey is a key from the environment. It never prints itself.
-type staticKey struct{ key string }
+// envSecret plays Secrets Manager holding the key from the environment, so
+// local mode runs the deployed key cache. A rejected key stays rejected
+// (502 key_rejected): refreshing finds the same key. It never prints itself.
+type envSecret struct{ key string }
 
-func (k staticKey) Key(context.Context) (string, error) { return k.key, nil }
-
-// Refresh returns the same key: there is nothing to refresh it from, so a
-// rejected key is answered 502 key_rejected, as with a stale secret.
-func (k staticKey) Refresh(context.Context, string) (string, error) { return k.key, nil }
-func (staticKey) String() string                                    { return "[redacted]" }
-func (staticKey) LogValue() slog.Value                              { return slog.StringValue("[redacted]") }
+func (s envSecret) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return &secretsmanager.GetSecretValueOutput{SecretString: &s.key}, nil
+}
+func (envSecret) String() string       { return "[redacted]" }
+func (envSecret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // standInServer is the Sentiance stand-in on its own loopback port.
 type standInServer struct {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package local_test
 
 import (
@@ -15,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/apigw"
+	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/internal/local"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
@@ -77,7 +80,7 @@ func TestParityWithLambda(t *testing.T) {
 		token, contentType, body string
 		before                   func() // run before each side's request
 		status                   int
-		problem                  string // the problem type's reason, "" for none
+		problem                  authcode.Reason // the problem type's reason, "" for none
 	}{
 		{name: "POST, no body", method: "POST", path: "/auth-code", token: token, status: 200},
 		{name: "GET", method: "GET", path: "/auth/code", token: token, status: 200},

@@ -59,17 +59,18 @@ func TestEMF(t *testing.T) {
 		dims   map[string]string
 		value  float64
 	}{
-		{"code issued", func(m *EMF) { m.Request("issued", 200) }, CodesIssued, nil, 1},
-		{"denied", func(m *EMF) { m.Request("invalid_token", 401) }, Denied, map[string]string{"Reason": "invalid_token"}, 1},
-		{"failed", func(m *EMF) { m.Request("key_unavailable", 503) }, Failed, map[string]string{"Reason": "key_unavailable"}, 1},
+		{"code issued", func(m *EMF) { m.Answer(200, "") }, CodesIssued, nil, 1},
+		{"denied", func(m *EMF) { m.Answer(401, "invalid_token") }, Denied, map[string]string{"Reason": "invalid_token"}, 1},
+		{"failed", func(m *EMF) { m.Answer(503, "key_unavailable") }, Failed, map[string]string{"Reason": "key_unavailable"}, 1},
 		{"key rejected", func(m *EMF) { m.KeyRejected() }, KeyRejected, nil, 1},
-		{"secret fetch", func(m *EMF) { m.SecretFetch("stale") }, SecretFetches, map[string]string{"Outcome": "stale"}, 1},
+		{"secret fetch", func(m *EMF) { m.SecretFetch(FetchStale) }, SecretFetches, map[string]string{"Outcome": "stale"}, 1},
+		{"rate limit error", func(m *EMF) { m.RateLimitError() }, RateLimitErrors, nil, 1},
 		{"sentiance latency", func(m *EMF) { m.SentianceCall(200, 1500*time.Microsecond) }, SentianceLatency, nil, 1.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			tt.emit(New(&buf, "Test/NS"))
+			tt.emit(New(&buf, "Test/NS", nil))
 			lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
 			if len(lines) != 1 {
 				t.Fatalf("lines = %d, want 1: %s", len(lines), buf.String())
@@ -89,7 +90,7 @@ func TestEMF(t *testing.T) {
 
 func TestSentianceErrors(t *testing.T) {
 	var buf bytes.Buffer
-	m := New(&buf, "Test/NS")
+	m := New(&buf, "Test/NS", nil)
 	m.SentianceCall(0, time.Second)
 	m.SentianceCall(503, time.Second)
 	var statuses []string
@@ -108,11 +109,11 @@ func TestSentianceErrors(t *testing.T) {
 // Lines written concurrently must not interleave.
 func TestConcurrentLines(t *testing.T) {
 	var buf bytes.Buffer
-	m := New(&buf, "Test/NS")
+	m := New(&buf, "Test/NS", nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); m.Request("issued", 200) }()
+		go func() { defer wg.Done(); m.Answer(200, "") }()
 	}
 	wg.Wait()
 	sc := bufio.NewScanner(&buf)
@@ -125,3 +126,9 @@ func TestConcurrentLines(t *testing.T) {
 		t.Fatalf("lines = %d, want 50", n)
 	}
 }
+
+// The no-op and EMF observers both satisfy Observer; the compiler checks.
+var (
+	_ Observer = Nop{}
+	_ Observer = (*EMF)(nil)
+)

@@ -29,6 +29,9 @@ type Options struct {
 	DialTimeout    time.Duration // default 2 s
 	HeaderTimeout  time.Duration // time to response headers, default 8 s
 	MaxIdlePerHost int           // default 4
+	// Base, when set, replaces the transport below the limits (tests
+	// answer in-process through it); the dial and TLS settings are then its own.
+	Base http.RoundTripper
 }
 
 // NewClient returns a client with the safety settings above. Its transport
@@ -60,8 +63,12 @@ func NewClient(o Options) *http.Client {
 		MaxIdleConnsPerHost:   o.MaxIdlePerHost,
 		ForceAttemptHTTP2:     true,
 	}
+	var next http.RoundTripper = transport
+	if o.Base != nil {
+		next = o.Base
+	}
 	return &http.Client{
-		Transport: capped{next: transport, max: o.MaxBody},
+		Transport: capped{next: next, max: o.MaxBody},
 		Timeout:   o.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return ErrRedirect

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/sentiance-authcode/backend/internal/metrics"
 )
 
 // ErrUnavailable means no key could be had: Secrets Manager unreachable, the
@@ -29,6 +31,11 @@ var ErrEmpty = errors.New("secret holds no key")
 // API is the part of the Secrets Manager client the cache uses.
 type API interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Observer is the part of metrics.Observer the cache reports to.
+type Observer interface {
+	SecretFetch(outcome metrics.FetchOutcome)
 }
 
 // Options configure a Cache; zero values take the defaults.
@@ -45,8 +52,7 @@ type Options struct {
 	MinForcedInterval time.Duration
 	Logger            *slog.Logger
 	Now               func() time.Time
-	// Observe, when set, is told of each fetch's outcome ("ok", "error", "stale").
-	Observe func(outcome string)
+	Metrics           Observer // default metrics.Nop
 }
 
 // Cache holds the key. It is safe for concurrent use.
@@ -85,8 +91,8 @@ func New(api API, o Options) *Cache {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Observe == nil {
-		o.Observe = func(string) {}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
 	return &Cache{api: api, opts: o}
 }
@@ -177,7 +183,7 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	c.expires = now.Add(c.opts.TTL)
 	c.retryAt = time.Time{}
 	c.mu.Unlock()
-	c.opts.Observe("ok")
+	c.opts.Metrics.SecretFetch(metrics.FetchOK)
 	return key, nil
 }
 
@@ -191,11 +197,11 @@ func (c *Cache) afterFailure(err error) (string, error) {
 	}
 	c.mu.Unlock()
 	if key != "" {
-		c.opts.Observe("stale")
+		c.opts.Metrics.SecretFetch(metrics.FetchStale)
 		c.opts.Logger.Warn("secret refresh failed; serving the cached key", "error", err.Error())
 		return key, nil
 	}
-	c.opts.Observe("error")
+	c.opts.Metrics.SecretFetch(metrics.FetchError)
 	return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 

@@ -11,8 +11,6 @@ import (
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
-const getSecretValue = "secretsmanager.GetSecretValue"
-
 // clock is a settable time source, safe for the cache's concurrent use.
 type clock struct {
 	mu  sync.Mutex
@@ -33,16 +31,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// Every test here talks to moto_server through the real SDK client.
+// The cache against the in-process fake of Secrets Manager; the bootstrap
+// tests (functions/authcode, integration tier) read the secret from moto
+// through the real SDK client.
 func TestKey(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	sm := moto.SecretsManager(t)
-	moto.CreateSecret(t, "json-secret", `{"user_link_api_key":"key-from-json","other":"x"}`)
-	moto.CreateSecret(t, "custom-field", `{"sentiance":"key-from-custom-field"}`)
-	moto.CreateSecret(t, "plain-secret", "  key-plain\n")
-	moto.CreateSecret(t, "empty-field", `{"user_link_api_key":""}`)
-	moto.CreateSecret(t, "blank", " ")
-	moto.CreateSecret(t, "broken-json", `{"user_link_api_key":`)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "json-secret", `{"user_link_api_key":"key-from-json","other":"x"}`)
+	sm.CreateSecret(t, "custom-field", `{"sentiance":"key-from-custom-field"}`)
+	sm.CreateSecret(t, "plain-secret", "  key-plain\n")
+	sm.CreateSecret(t, "empty-field", `{"user_link_api_key":""}`)
+	sm.CreateSecret(t, "blank", " ")
+	sm.CreateSecret(t, "broken-json", `{"user_link_api_key":`)
 
 	tests := []struct {
 		name, id, field string
@@ -76,10 +75,10 @@ func TestKey(t *testing.T) {
 }
 
 func TestOneFetchPerTTL(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", `{"user_link_api_key":"k1"}`)
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", `{"user_link_api_key":"k1"}`)
 	clock := newClock()
-	c := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", TTL: time.Minute, Now: clock.Now})
+	c := secret.New(sm, secret.Options{SecretID: "user-link", TTL: time.Minute, Now: clock.Now})
 
 	// 200 requests, 20 at a time, within the TTL: one GetSecretValue.
 	var wg sync.WaitGroup
@@ -101,32 +100,32 @@ func TestOneFetchPerTTL(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := moto.Calls(getSecretValue); n != 1 {
+	if n := sm.Calls(); n != 1 {
 		t.Fatalf("GetSecretValue calls = %d within the TTL, want 1", n)
 	}
 
 	// After the TTL the new value is fetched once.
-	moto.PutSecretValue(t, "user-link", `{"user_link_api_key":"k2"}`)
+	sm.PutSecretValue(t, "user-link", `{"user_link_api_key":"k2"}`)
 	clock.Advance(61 * time.Second)
 	for i := 0; i < 10; i++ {
 		if k, err := c.Key(context.Background()); err != nil || k != "k2" {
 			t.Fatalf("after TTL: Key() = %q, %v; want k2", k, err)
 		}
 	}
-	if n := moto.Calls(getSecretValue); n != 2 {
+	if n := sm.Calls(); n != 2 {
 		t.Fatalf("GetSecretValue calls = %d after one TTL, want 2", n)
 	}
 }
 
 func TestRefreshAfterRejection(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", "old-key")
-	c := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", MinForcedInterval: time.Minute, Now: newClock().Now})
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", "old-key")
+	c := secret.New(sm, secret.Options{SecretID: "user-link", MinForcedInterval: time.Minute, Now: newClock().Now})
 	ctx := context.Background()
 	if k, err := c.Key(ctx); err != nil || k != "old-key" {
 		t.Fatalf("Key() = %q, %v", k, err)
 	}
-	moto.PutSecretValue(t, "user-link", "new-key")
+	sm.PutSecretValue(t, "user-link", "new-key")
 
 	if k, err := c.Refresh(ctx, "old-key"); err != nil || k != "new-key" {
 		t.Fatalf("Refresh(old) = %q, %v; want new-key", k, err)
@@ -139,30 +138,30 @@ func TestRefreshAfterRejection(t *testing.T) {
 	if k, _ := c.Refresh(ctx, "old-key"); k != "new-key" {
 		t.Fatalf("Refresh(stale) = %q, want new-key", k)
 	}
-	if n := moto.Calls(getSecretValue); n != 2 {
+	if n := sm.Calls(); n != 2 {
 		t.Fatalf("GetSecretValue calls = %d, want 2 (first load + one forced refresh)", n)
 	}
 }
 
 func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
-	moto := testenv.StartMoto(t)
-	moto.CreateSecret(t, "user-link", "cached-key")
+	sm := testenv.NewSecretsManager()
+	sm.CreateSecret(t, "user-link", "cached-key")
 	clock := newClock()
-	c := secret.New(moto.SecretsManager(t), secret.Options{
+	c := secret.New(sm, secret.Options{
 		SecretID: "user-link", TTL: time.Minute, RetryAfterFailure: 30 * time.Second, FetchTimeout: time.Second, Now: clock.Now,
 	})
 	ctx := context.Background()
 	if _, err := c.Key(ctx); err != nil {
 		t.Fatal(err)
 	}
-	moto.Stop(t)
+	sm.SetDown(true)
 	clock.Advance(2 * time.Minute)
 	// The first call after the TTL tries Secrets Manager (the SDK may retry
 	// inside that one attempt); the calls after it back off.
 	if k, err := c.Key(ctx); err != nil || k != "cached-key" {
 		t.Fatalf("with Secrets Manager down: Key() = %q, %v; want the cached key", k, err)
 	}
-	tried := moto.Calls(getSecretValue)
+	tried := sm.Calls()
 	if tried < 2 {
 		t.Fatalf("GetSecretValue calls = %d: the expired key was not refreshed", tried)
 	}
@@ -171,12 +170,12 @@ func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
 			t.Fatalf("with Secrets Manager down: Key() = %q, %v; want the cached key", k, err)
 		}
 	}
-	if n := moto.Calls(getSecretValue); n != tried {
+	if n := sm.Calls(); n != tried {
 		t.Fatalf("GetSecretValue calls went from %d to %d during the back-off", tried, n)
 	}
 
 	// A cold cache with Secrets Manager down has nothing to serve.
-	cold := secret.New(moto.SecretsManager(t), secret.Options{SecretID: "user-link", FetchTimeout: time.Second})
+	cold := secret.New(sm, secret.Options{SecretID: "user-link", FetchTimeout: time.Second})
 	if _, err := cold.Key(ctx); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("cold cache with Secrets Manager down: err = %v, want ErrUnavailable", err)
 	}

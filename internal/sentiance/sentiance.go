@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
@@ -41,13 +42,17 @@ type Code struct {
 	ExpiresAt string // RFC 3339; empty when Sentiance sent none or an invalid one
 }
 
+// Observer is the part of metrics.Observer the client reports to: each
+// attempt's HTTP status (0 for no answer) and how long it took.
+type Observer interface {
+	SentianceCall(status int, took time.Duration)
+}
+
 // Options tune a client; zero values take the defaults.
 type Options struct {
 	Attempts int           // tries in all, default 3
 	Backoff  time.Duration // base of the jittered exponential backoff, default 100 ms
-	// Observe, when set, is told of each attempt: its HTTP status (0 for a
-	// network error) and how long it took.
-	Observe func(status int, took time.Duration)
+	Metrics  Observer      // default metrics.Nop
 }
 
 // Client calls one Sentiance region. It is safe for concurrent use.
@@ -66,8 +71,8 @@ func New(baseURL string, hc *http.Client, o Options) *Client {
 	if o.Backoff <= 0 {
 		o.Backoff = 100 * time.Millisecond
 	}
-	if o.Observe == nil {
-		o.Observe = func(int, time.Duration) {}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
 	return &Client{endpoint: strings.TrimRight(baseURL, "/") + "/users/auth-code", hc: hc, opts: o}
 }
@@ -136,11 +141,11 @@ func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bo
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		c.opts.Observe(status, time.Since(start))
+		c.opts.Metrics.SentianceCall(status, time.Since(start))
 		return Code{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, status, err)
 	}
 	if err != nil {
-		c.opts.Observe(0, time.Since(start))
+		c.opts.Metrics.SentianceCall(0, time.Since(start))
 		if ctx.Err() != nil {
 			return Code{}, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 		}
@@ -149,7 +154,7 @@ func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bo
 	}
 	defer resp.Body.Close()
 	raw, readErr := io.ReadAll(resp.Body)
-	c.opts.Observe(resp.StatusCode, time.Since(start))
+	c.opts.Metrics.SentianceCall(resp.StatusCode, time.Since(start))
 
 	switch {
 	case resp.StatusCode == http.StatusOK:
