@@ -20,6 +20,12 @@ var Regions = map[string]string{
 	"in": "https://api.r16.sentiance.com",
 }
 
+// Defaults the template's parameters repeat (a test holds them together).
+const (
+	DefaultRegion           = "eu"
+	DefaultMetricsNamespace = "SentianceAuthCode"
+)
+
 // Variables are the environment variables the deployment sets (template.yaml
 // sets exactly these; a test checks).
 var Variables = []string{
@@ -86,13 +92,13 @@ func Load(getenv func(string) string) (Config, error) {
 		ExternalIDClaim:  orDefault(getenv("EXTERNAL_ID_CLAIM"), "sub"),
 		JWTIssuer:        strings.TrimSpace(getenv("JWT_ISSUER")),
 		SentianceAppID:   strings.TrimSpace(getenv("SENTIANCE_APP_ID")),
-		MetricsNamespace: orDefault(getenv("METRICS_NAMESPACE"), "SentianceAuthCode"),
+		MetricsNamespace: orDefault(getenv("METRICS_NAMESPACE"), DefaultMetricsNamespace),
 	}
 
 	if c.SecretID == "" {
 		return Config{}, invalid("USER_LINK_SECRET_ID", "is required: the name or ARN of the secret holding the Sentiance user_link key")
 	}
-	region := orDefault(getenv("SENTIANCE_REGION"), "eu")
+	region := orDefault(getenv("SENTIANCE_REGION"), DefaultRegion)
 	base, ok := Regions[region]
 	if !ok {
 		return Config{}, invalid("SENTIANCE_REGION", "must be one of eu, us, in; got %q", region)

@@ -21,6 +21,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/apigw"
 	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/local"
+	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
@@ -449,5 +450,45 @@ func TestRateLimitTable(t *testing.T) {
 	env := at(tpl, "Resources", "AuthCodeFunction", "Properties", "Environment", "Variables")
 	if got := at(env, "RATE_LIMIT_TABLE"); !jsonEqual(got, map[string]any{"Fn::If": []any{"HasPerUserLimit", map[string]any{"Ref": "RateLimitTable"}, ""}}) {
 		t.Errorf("RATE_LIMIT_TABLE = %v", got)
+	}
+}
+
+// Facts the template shares with the code are the code's: the function's
+// timeout (local mode's gateway gives each invocation the same), the
+// regions, the metrics namespace, and the metric names and dimension the
+// alarms select on.
+func TestTemplateSharesTheCodesFacts(t *testing.T) {
+	tpl := expand(t, "AlarmEmail=ops@example.com")
+	props := at(tpl, "Resources", "AuthCodeFunction", "Properties").(map[string]any)
+	if got := props["Timeout"]; !jsonEqual(got, local.FunctionTimeout.Seconds()) {
+		t.Errorf("Timeout = %v s; local mode's gateway gives each invocation %v", got, local.FunctionTimeout)
+	}
+	regions := asList(at(tpl, "Parameters", "SentianceRegion", "AllowedValues"))
+	if want := slices.Sorted(maps.Keys(config.Regions)); !slices.Equal(slices.Sorted(slices.Values(regions)), want) {
+		t.Errorf("SentianceRegion allows %v; config.Regions has %v", regions, want)
+	}
+	if got := at(tpl, "Parameters", "SentianceRegion", "Default"); !jsonEqual(got, config.DefaultRegion) {
+		t.Errorf("SentianceRegion defaults to %v; config to %s", got, config.DefaultRegion)
+	}
+	if got := at(tpl, "Parameters", "MetricsNamespace", "Default"); !jsonEqual(got, config.DefaultMetricsNamespace) {
+		t.Errorf("MetricsNamespace defaults to %v; config to %s", got, config.DefaultMetricsNamespace)
+	}
+	ours := 0
+	for name, r := range at(tpl, "Resources").(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] != "AWS::CloudWatch::Alarm" || !jsonEqual(at(res, "Properties", "Namespace"), map[string]any{"Ref": "MetricsNamespace"}) {
+			continue
+		}
+		ours++
+		p := res["Properties"].(map[string]any)
+		if metric, _ := p["MetricName"].(string); !slices.Contains(metrics.Names(), metric) {
+			t.Errorf("%s alarms on %v, which the function does not emit (%v)", name, p["MetricName"], metrics.Names())
+		}
+		if !jsonEqual(p["Dimensions"], []any{map[string]any{"Name": "Service", "Value": metrics.Service}}) {
+			t.Errorf("%s selects dimensions %v; the function's metrics carry Service=%s", name, p["Dimensions"], metrics.Service)
+		}
+	}
+	if ours == 0 {
+		t.Error("no alarm on the function's own metrics; the check above proved nothing")
 	}
 }
