@@ -19,6 +19,9 @@ type startInfo struct {
 	KeyFromEnv   bool      // the key comes from SENTIANCE_USER_LINK_KEY
 	Token        string    // the demo user's token; empty with a real issuer
 	TokenExpires time.Time // when Token expires
+	// LANURLs are the API's URLs on this machine's other addresses, when it
+	// listens on all interfaces (LOCAL_ADDR=0.0.0.0:port): for a phone.
+	LANURLs []string
 }
 
 // printBanner tells a person what runs and how to call it. The curl lines
@@ -62,8 +65,18 @@ func printBanner(w io.Writer, in startInfo) {
 	line("curl -sS -X POST -H %s %s/auth-code", auth, in.BaseURL)
 	line("curl -sS -H %s %s/auth/code", auth, in.BaseURL)
 	line("")
-	line("In the app, use %s as the backend URL and send the token as \"Authorization: Bearer <token>\"", in.BaseURL)
-	line("(Android emulator: http://10.0.2.2:<port>; a phone: LOCAL_ADDR=0.0.0.0:<port> and this machine's address).")
+	port := in.BaseURL[strings.LastIndex(in.BaseURL, ":")+1:]
+	line("In the app, use one of these as the backend URL and send the token as \"Authorization: Bearer <token>\":")
+	line("  iOS simulator     %s", in.BaseURL)
+	line("  Android emulator  http://10.0.2.2:%s", port)
+	switch {
+	case len(in.LANURLs) > 0:
+		for _, u := range in.LANURLs {
+			line("  a phone on your network  %s", u)
+		}
+	default:
+		line("  a phone           LOCAL_ADDR=0.0.0.0:%s make run, then this machine's network address", port)
+	}
 	line("Ctrl-C stops.")
 	line("")
 	_, _ = io.WriteString(w, b.String())

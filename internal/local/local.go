@@ -187,6 +187,11 @@ func Run(ctx context.Context, o Options) error {
 	go func() { served <- srv.Serve(l) }()
 
 	info := startInfo{BaseURL: baseURL, Config: cfg, StandIn: standIn != nil, KeyFromEnv: getenv("SENTIANCE_USER_LINK_KEY") != ""}
+	if tcp := l.Addr().(*net.TCPAddr); tcp.IP.IsUnspecified() {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			info.LANURLs = lanURLs(addrs, tcp.Port)
+		}
+	}
 	if idp != nil {
 		claims := map[string]any{"sub": devidp.DemoUser, "aud": cfg.JWTAudiences[0], cfg.ExternalIDClaim: devidp.DemoUser}
 		if info.Token, err = idp.Token(claims, devidp.TokenLifetime); err != nil {
@@ -263,6 +268,26 @@ func checkAddr(addr string) error {
 		return invalid("LOCAL_ADDR", "must have a port number 0-65535; got %q", addr)
 	}
 	return nil
+}
+
+// lanURLs are http://<address>:port for each non-loopback unicast address
+// of this machine, IPv4 first: where a phone on the same network reaches an
+// all-interfaces listener.
+func lanURLs(addrs []net.Addr, port int) []string {
+	var v4, v6 []string
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || !ipnet.IP.IsGlobalUnicast() && !ipnet.IP.IsPrivate() {
+			continue
+		}
+		u := "http://" + net.JoinHostPort(ipnet.IP.String(), strconv.Itoa(port))
+		if ipnet.IP.To4() != nil {
+			v4 = append(v4, u)
+		} else {
+			v6 = append(v6, u)
+		}
+	}
+	return append(v4, v6...)
 }
 
 // urlOf is the base URL clients on this machine use for a listener: an
