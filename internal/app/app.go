@@ -43,9 +43,10 @@ type Options struct {
 type App struct {
 	Handler *apigw.Handler
 
-	keys     authcode.KeySource
-	verifier *identity.Verifier // nil without in-function verification
-	clients  []*http.Client
+	keys      authcode.KeySource
+	verifier  *identity.Verifier // nil without in-function verification
+	sentiance *sentiance.Client
+	clients   []*http.Client
 }
 
 // New builds the function. Its only error is an unusable AWS configuration
@@ -96,10 +97,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	sentianceClient := outbound.NewClient(outbound.Options{})
 	a.clients = append(a.clients, sentianceClient)
+	a.sentiance = sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall})
 	svc := authcode.New(authcode.Options{
 		Verifier:          verifier,
 		Keys:              keys,
-		Sentiance:         sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Observe: sentianceCall}),
+		Sentiance:         a.sentiance,
 		ExternalIDClaim:   cfg.ExternalIDClaim,
 		PlatformURL:       cfg.SentianceBaseURL,
 		AppID:             cfg.SentianceAppID,
@@ -140,6 +142,9 @@ func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = a.keys.Key(ctx) })
+	// The TLS connection to Sentiance too (no request), so the first code
+	// costs one round trip.
+	wg.Go(func() { _ = a.sentiance.Warm(ctx) })
 	if a.verifier != nil {
 		wg.Go(func() { _ = a.verifier.Warm(ctx) })
 	}
