@@ -147,7 +147,11 @@ func TestFunctionMatchesCode(t *testing.T) {
 	}
 	env := at(props, "Environment", "Variables").(map[string]any)
 	got := slices.Sorted(maps.Keys(env))
-	want := slices.Sorted(slices.Values(config.Variables))
+	want := slices.Sorted(slices.Values(append(slices.Clone(config.Variables), "SSL_CERT_FILE", "SSL_CERT_DIR")))
+	// Go's trust roots: the provided.al2023 bundle only, no folder to scan.
+	if env["SSL_CERT_FILE"] != "/etc/pki/tls/certs/ca-bundle.crt" || env["SSL_CERT_DIR"] != "/nonexistent" {
+		t.Errorf("SSL_CERT_FILE = %v, SSL_CERT_DIR = %v; want the AL2023 bundle and a folder that does not exist", env["SSL_CERT_FILE"], env["SSL_CERT_DIR"])
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("template sets %v,\nthe code's deployment variables are %v", got, want)
 	}
