@@ -133,7 +133,7 @@ func TestFunctionMatchesCode(t *testing.T) {
 		{"Handler", props["Handler"], "bootstrap"},
 		{"Architectures", props["Architectures"], []any{"arm64"}},
 		{"BuildMethod", at(fn, "Metadata", "BuildMethod"), "makefile"},
-		{"MemorySize", props["MemorySize"], 128.0},
+		{"MemorySize", props["MemorySize"], 256.0},
 		{"Tracing", at(props, "TracingConfig", "Mode"), "Active"},
 		{"LogFormat", at(props, "LoggingConfig", "LogFormat"), "JSON"},
 	}
