@@ -64,9 +64,13 @@ fuzz:
 	done
 
 # The performance figures (issue 7) against their floors, measured side by
-# side and written to bench/results.md (about two minutes, loopback only).
+# side and written to bench/results.md (about two minutes, loopback only),
+# then the cold start at Lambda's CPU share with TLS (issue 14; needs root
+# for the cgroup-v1 CPU quota). CPUSHARE_ARGS='-cpushare-baseline <bootstrap>'
+# adds an earlier build beside ours.
 bench: pytools tools
 	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) -count=1 -run '^TestReport$$' -timeout 15m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) -count=1 -run '^TestColdCPUShare$$' -timeout 20m ./internal/benchmarks -args -report $(CURDIR)/bench/results.md $(CPUSHARE_ARGS)
 	@cat bench/results.md
 
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.

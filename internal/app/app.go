@@ -57,9 +57,10 @@ type Options struct {
 type App struct {
 	Handler *apigw.Handler
 
-	keys     authcode.KeySource
-	verifier *identity.Verifier // nil without in-function verification
-	clients  []*http.Client
+	keys      authcode.KeySource
+	verifier  *identity.Verifier // nil without in-function verification
+	sentiance *sentiance.Client
+	clients   []*http.Client
 }
 
 // FromEnv builds the deployed function from the environment Lambda gives
@@ -131,10 +132,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 
 	sentianceClient := a.client(outbound.Options{Base: o.Transport})
+	a.sentiance = sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Metrics: o.Metrics})
 	svc := authcode.New(authcode.Options{
 		Verifier:          verifier,
 		Keys:              a.keys,
-		Sentiance:         sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Metrics: o.Metrics}),
+		Sentiance:         a.sentiance,
 		ExternalIDClaim:   cfg.ExternalIDClaim,
 		PlatformURL:       cfg.SentianceBaseURL,
 		AppID:             cfg.SentianceAppID,
@@ -165,6 +167,9 @@ func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = a.keys.Key(ctx) })
+	// The TLS connection to Sentiance too (no request), so the first code
+	// costs one round trip.
+	wg.Go(func() { _ = a.sentiance.Warm(ctx) })
 	if a.verifier != nil {
 		wg.Go(func() { _ = a.verifier.Warm(ctx) })
 	}

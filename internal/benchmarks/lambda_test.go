@@ -48,12 +48,19 @@ func startPeers(t testing.TB) *peers {
 	p := &peers{moto: testenv.StartMoto(t), issuer: testenv.StartIssuer(t), stand: startStandIn(t)}
 	p.secretARN = p.moto.CreateSecret(t, "sentiance/user-link", `{"user_link_api_key":"`+apiKey+`"}`)
 	tok := p.issuer.Token(t, jwt.MapClaims{"sub": externalID, "aud": audience, "exp": time.Now().Add(time.Hour).Unix()})
-	ev := apiEvent(tok, p.issuer.URL)
-	p.event, _ = json.Marshal(ev)
+	p.event, p.noNetwork = encodeEvents(tok, p.issuer.URL)
+	return p
+}
+
+// encodeEvents returns POST /auth-code with token, and an event answered without any
+// network (a route the function does not serve), both encoded.
+func encodeEvents(token, issuer string) (event, noNetwork []byte) {
+	ev := apiEvent(token, issuer)
+	event, _ = json.Marshal(ev)
 	ev.RouteKey, ev.RawPath = "GET /health", "/health"
 	ev.RequestContext.RouteKey, ev.RequestContext.HTTP.Method, ev.RequestContext.HTTP.Path = ev.RouteKey, "GET", ev.RawPath
-	p.noNetwork, _ = json.Marshal(ev)
-	return p
+	noNetwork, _ = json.Marshal(ev)
+	return event, noNetwork
 }
 
 // functionEnv is the deployed configuration (template.yaml) pointed at the

@@ -136,7 +136,7 @@ func TestFunctionMatchesCode(t *testing.T) {
 		{"Handler", props["Handler"], "bootstrap"},
 		{"Architectures", props["Architectures"], []any{"arm64"}},
 		{"BuildMethod", at(fn, "Metadata", "BuildMethod"), "makefile"},
-		{"MemorySize", props["MemorySize"], 128.0},
+		{"MemorySize", props["MemorySize"], 256.0},
 		{"Tracing", at(props, "TracingConfig", "Mode"), "Active"},
 		{"LogFormat", at(props, "LoggingConfig", "LogFormat"), "JSON"},
 	}
@@ -150,7 +150,11 @@ func TestFunctionMatchesCode(t *testing.T) {
 	}
 	env := at(props, "Environment", "Variables").(map[string]any)
 	got := slices.Sorted(maps.Keys(env))
-	want := slices.Sorted(slices.Values(config.Variables))
+	want := slices.Sorted(slices.Values(append(slices.Clone(config.Variables), "SSL_CERT_FILE", "SSL_CERT_DIR")))
+	// Go's trust roots: the provided.al2023 bundle only, no folder to scan.
+	if env["SSL_CERT_FILE"] != "/etc/pki/tls/certs/ca-bundle.crt" || env["SSL_CERT_DIR"] != "/nonexistent" {
+		t.Errorf("SSL_CERT_FILE = %v, SSL_CERT_DIR = %v; want the AL2023 bundle and a folder that does not exist", env["SSL_CERT_FILE"], env["SSL_CERT_DIR"])
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("template sets %v,\nthe code's deployment variables are %v", got, want)
 	}

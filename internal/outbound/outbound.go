@@ -5,13 +5,16 @@
 package outbound
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -32,6 +35,14 @@ type Options struct {
 	// Base, when set, replaces the transport below the limits (tests
 	// answer in-process through it); the dial and TLS settings are then its own.
 	Base http.RoundTripper
+	// RootCAs verifies servers; nil means the system roots, which the
+	// deployment points at the runtime's bundle (SSL_CERT_FILE) alone.
+	RootCAs *x509.CertPool
+	// PreconnectMaxAge is how long a connection opened by Preconnect waits
+	// for a request to take it; older, it is closed and the request dials
+	// anew (the server may have dropped it). Default 1 s: a cold start's
+	// first request follows init within milliseconds.
+	PreconnectMaxAge time.Duration
 }
 
 // NewClient returns a client with the safety settings above. Its transport
@@ -52,23 +63,42 @@ func NewClient(o Options) *http.Client {
 	if o.MaxIdlePerHost <= 0 {
 		o.MaxIdlePerHost = 4
 	}
+	if o.PreconnectMaxAge <= 0 {
+		o.PreconnectMaxAge = time.Second
+	}
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	tlsConfig := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    o.RootCAs,
+		// Reconnects after an idle gap resume the session: no certificate
+		// chain to send and verify again.
+		ClientSessionCache: tls.NewLRUClientSessionCache(16),
+		NextProtos:         []string{"h2", "http/1.1"},
+	}
+	tlsDial := &tlsDialer{
+		dialer: dialer, config: tlsConfig, handshakeTimeout: o.DialTimeout + time.Second,
+		maxAge: o.PreconnectMaxAge, ready: map[string]readyConn{},
+	}
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: dialer.DialContext,
+		// Direct HTTPS connections are dialled by tlsDial, so Preconnect can
+		// open one ahead of the first request; through a proxy the transport
+		// does TLS itself with the same settings.
+		DialTLSContext:        tlsDial.dial,
+		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   o.DialTimeout + time.Second,
 		ResponseHeaderTimeout: o.HeaderTimeout,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   o.MaxIdlePerHost,
 		ForceAttemptHTTP2:     true,
 	}
-	var next http.RoundTripper = transport
+	next := capped{next: transport, max: o.MaxBody, tls: tlsDial}
 	if o.Base != nil {
-		next = o.Base
+		next = capped{next: o.Base, max: o.MaxBody}
 	}
 	return &http.Client{
-		Transport: capped{next: next, max: o.MaxBody},
+		Transport: next,
 		Timeout:   o.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return ErrRedirect
@@ -81,6 +111,7 @@ func NewClient(o Options) *http.Client {
 type capped struct {
 	next http.RoundTripper
 	max  int64
+	tls  *tlsDialer
 }
 
 func (c capped) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -102,6 +133,101 @@ func (c capped) CloseIdleConnections() {
 	if ci, ok := c.next.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
+}
+
+// Preconnect opens a TLS connection to rawURL's host (TCP connect and
+// handshake, no HTTP request, so nothing reaches the server's API) for the
+// client's next request there to take. A cold start calls it while it
+// fetches its secret, so the first request pays one round trip instead of a
+// connect, a handshake and a round trip. It does nothing for plain-HTTP URLs,
+// for hosts reached through a proxy and for clients NewClient did not build.
+// Its error is a failed dial or handshake, certificate errors included.
+func Preconnect(ctx context.Context, c *http.Client, rawURL string) error {
+	t, ok := c.Transport.(capped)
+	if !ok || t.tls == nil {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" {
+		return err
+	}
+	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || proxy != nil {
+		return err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return t.tls.preconnect(ctx, net.JoinHostPort(u.Hostname(), port))
+}
+
+// tlsDialer dials and verifies TLS connections for the transport, handing
+// out a connection Preconnect opened for the same address while it is fresh.
+type tlsDialer struct {
+	dialer           *net.Dialer
+	config           *tls.Config
+	handshakeTimeout time.Duration
+	maxAge           time.Duration
+
+	mu    sync.Mutex
+	ready map[string]readyConn // by host:port, as the transport names it
+}
+
+type readyConn struct {
+	conn   *tls.Conn
+	opened time.Time
+}
+
+func (d *tlsDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	r, ok := d.ready[addr]
+	delete(d.ready, addr)
+	d.mu.Unlock()
+	if ok {
+		if time.Since(r.opened) <= d.maxAge {
+			return r.conn, nil
+		}
+		r.conn.Close()
+	}
+	return d.handshake(ctx, network, addr)
+}
+
+func (d *tlsDialer) preconnect(ctx context.Context, addr string) error {
+	conn, err := d.handshake(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	old, had := d.ready[addr]
+	d.ready[addr] = readyConn{conn: conn, opened: time.Now()}
+	d.mu.Unlock()
+	if had {
+		old.conn.Close()
+	}
+	return nil
+}
+
+// handshake connects and completes a TLS handshake that verifies the
+// server's chain and name, as the transport itself would.
+func (d *tlsDialer) handshake(ctx context.Context, network, addr string) (*tls.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := d.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := d.config.Clone()
+	cfg.ServerName = host
+	conn := tls.Client(raw, cfg)
+	ctx, cancel := context.WithTimeout(ctx, d.handshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 type limitedBody struct {

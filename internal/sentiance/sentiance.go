@@ -77,6 +77,14 @@ func New(baseURL string, hc *http.Client, o Options) *Client {
 	return &Client{endpoint: strings.TrimRight(baseURL, "/") + "/users/auth-code", hc: hc, opts: o}
 }
 
+// Warm opens the TLS connection to the region's host ahead of the first
+// request (outbound.Preconnect): a connect and a handshake, no HTTP request,
+// so it sends no key and cannot mint a code. A cold start calls it while it
+// fetches the key. Its error is not fatal: AuthCode dials as usual.
+func (c *Client) Warm(ctx context.Context) error {
+	return outbound.Preconnect(ctx, c.hc, c.endpoint)
+}
+
 // AuthCode asks Sentiance for an authentication code for externalID. It
 // retries network errors and 500/502/503/504 with jittered backoff while the
 // context's deadline leaves room, and never retries 4xx answers.
