@@ -24,26 +24,6 @@ import (
 	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
-// standInTemplate has the deployed template's parameters and outputs; moto
-// cannot create the real one's resources, so the secret's ARN and the URL
-// come in as parameters.
-const standInTemplate = `{
-  "Parameters": {
-    "JwtIssuer": {"Type": "String"},
-    "JwtAudience": {"Type": "String"},
-    "ExternalIdClaim": {"Type": "String", "Default": "sub"},
-    "VerifyTokenInFunction": {"Type": "String", "Default": "true"},
-    "SecretArn": {"Type": "String"},
-    "Url": {"Type": "String"}
-  },
-  "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-  "Outputs": {
-    "AuthCodeUrl": {"Value": {"Ref": "Url"}},
-    "UserLinkSecretArn": {"Value": {"Ref": "SecretArn"}},
-    "FunctionName": {"Value": {"Fn::Sub": "${AWS::StackName}-AuthCodeFunction"}}
-  }
-}`
-
 // cognitoFront serves what Cognito serves at
 // https://cognito-idp.<region>.amazonaws.com/<poolId>: a discovery document
 // (moto has none) and the pool's JWKS, fetched from moto. The returned
@@ -145,7 +125,7 @@ func TestAgainstMoto(t *testing.T) {
 			stack := tt.stack
 			if stack == "" {
 				stack = "auth-code-" + string(rune('a'+i))
-				moto.CreateStack(t, stack, standInTemplate, map[string]string{
+				moto.CreateStack(t, stack, testenv.StandInTemplate, map[string]string{
 					"JwtIssuer": iss, "JwtAudience": appClient,
 					"SecretArn": tt.secret, "Url": "https://127.0.0.1:1/auth-code",
 				})
