@@ -15,6 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/sentiance-authcode/backend/internal/identity"
+	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
 // Stacks is the CloudFormation call the doctor makes.
@@ -115,7 +118,8 @@ func Run(ctx context.Context, o Options) Report {
 		o.Now = time.Now
 	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 5 * time.Second}
+		// The function's own kind: short timeouts, no redirects, capped bodies.
+		o.HTTP = outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes})
 	}
 	d := &doctor{o: o, s: o.Settings}
 	if o.Stack != "" && !d.checkStack(ctx) {

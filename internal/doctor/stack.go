@@ -91,8 +91,12 @@ func putKey(id string) string {
 // checkSecret judges the secret by the function's own parse.
 func (d *doctor) checkSecret(ctx context.Context) {
 	id := d.s.SecretID
-	if id == "" {
+	switch {
+	case id == "":
 		d.skip("secret", "no secret was named: pass -secret-id, or -stack after a deploy")
+		return
+	case d.o.Secrets == nil:
+		d.skip("secret", "no Secrets Manager client was given")
 		return
 	}
 	out, err := d.o.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
