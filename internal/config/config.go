@@ -51,6 +51,16 @@ var Overrides = []string{
 	"JWT_ALGORITHMS",
 }
 
+// Defaults the deployment relies on; the doctor checks tokens and secrets
+// against the same values.
+const (
+	// DefaultSecretField is USER_LINK_SECRET_FIELD's default, the value
+	// template.yaml sets too.
+	DefaultSecretField = "user_link_api_key"
+	// DefaultAlgorithms is JWT_ALGORITHMS' default; template.yaml leaves it unset.
+	DefaultAlgorithms = "RS256,ES256"
+)
+
 // ErrInvalid marks every configuration error.
 var ErrInvalid = errors.New("invalid configuration")
 
@@ -88,7 +98,7 @@ var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", 
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		SecretID:         strings.TrimSpace(getenv("USER_LINK_SECRET_ID")),
-		SecretField:      orDefault(getenv("USER_LINK_SECRET_FIELD"), "user_link_api_key"),
+		SecretField:      orDefault(getenv("USER_LINK_SECRET_FIELD"), DefaultSecretField),
 		ExternalIDClaim:  orDefault(getenv("EXTERNAL_ID_CLAIM"), "sub"),
 		JWTIssuer:        strings.TrimSpace(getenv("JWT_ISSUER")),
 		SentianceAppID:   strings.TrimSpace(getenv("SENTIANCE_APP_ID")),
@@ -147,7 +157,7 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, invalid("RATE_LIMIT_FAIL_MODE", "must be open or closed; got %q", mode)
 	}
-	c.JWTAlgorithms = splitList(orDefault(getenv("JWT_ALGORITHMS"), "RS256,ES256"))
+	c.JWTAlgorithms = splitList(orDefault(getenv("JWT_ALGORITHMS"), DefaultAlgorithms))
 	for _, alg := range c.JWTAlgorithms {
 		if !slices.Contains(supportedAlgorithms, alg) {
 			return Config{}, invalid("JWT_ALGORITHMS", "%q is not allowed; choose from %s", alg, strings.Join(supportedAlgorithms, ","))

@@ -28,6 +28,13 @@ var ErrUnavailable = errors.New("user_link key unavailable")
 // ErrEmpty means the secret exists but holds no key (yet).
 var ErrEmpty = errors.New("secret holds no key")
 
+// ErrNotJSON and ErrNoField tell why a secret that looks like a JSON object
+// holds no key; both come wrapped with ErrEmpty.
+var (
+	ErrNotJSON = errors.New("secret is not valid JSON")
+	ErrNoField = errors.New("field missing or empty")
+)
+
 // API is the part of the Secrets Manager client the cache uses.
 type API interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
@@ -173,7 +180,7 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get secret %s: %w", c.opts.SecretID, err)
 	}
-	key, err := parse(aws.ToString(out.SecretString), c.opts.Field)
+	key, err := Parse(aws.ToString(out.SecretString), c.opts.Field)
 	if err != nil {
 		return "", fmt.Errorf("secret %s: %w", c.opts.SecretID, err)
 	}
@@ -211,18 +218,18 @@ func (c *Cache) staleKey() string {
 	return c.key
 }
 
-// parse takes the key from a secret string: a JSON object's field, or the
-// whole string when it is not a JSON object.
-func parse(value, field string) (string, error) {
+// Parse takes the key from a secret string: a JSON object's field, or the
+// whole string when it is not a JSON object. Its errors wrap ErrEmpty.
+func Parse(value, field string) (string, error) {
 	value = strings.TrimSpace(value)
 	if strings.HasPrefix(value, "{") {
 		var fields map[string]any
 		if err := json.Unmarshal([]byte(value), &fields); err != nil {
-			return "", fmt.Errorf("%w: secret is not valid JSON", ErrEmpty)
+			return "", fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
 		}
 		s, ok := fields[field].(string)
 		if !ok || strings.TrimSpace(s) == "" {
-			return "", fmt.Errorf("%w: field %q missing or empty", ErrEmpty, field)
+			return "", fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
 		}
 		value = strings.TrimSpace(s)
 	}

@@ -180,3 +180,34 @@ func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
 		t.Fatalf("cold cache with Secrets Manager down: err = %v, want ErrUnavailable", err)
 	}
 }
+
+// Parse is the cache's rule, exported for the doctor: its errors say which
+// way a secret holds no key, and all of them are ErrEmpty.
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        string
+		wantErr     error
+	}{
+		{name: "JSON field", value: `{"user_link_api_key":" k.1 "}`, want: "k.1"},
+		{name: "plain key", value: " k.2\n", want: "k.2"},
+		{name: "blank", value: " \n", wantErr: secret.ErrEmpty},
+		{name: "broken JSON", value: `{"user_link_api_key":`, wantErr: secret.ErrNotJSON},
+		{name: "other field", value: `{"apiKey":"k.3"}`, wantErr: secret.ErrNoField},
+		{name: "empty field", value: `{"user_link_api_key":""}`, wantErr: secret.ErrNoField},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := secret.Parse(tt.value, "user_link_api_key")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !errors.Is(err, secret.ErrEmpty) {
+					t.Fatalf("err = %v, want %v (and ErrEmpty)", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Parse = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -51,6 +51,18 @@ type issuerKey struct {
 // ES256).
 func StartIssuer(t testing.TB) *Issuer {
 	t.Helper()
+	return startIssuer(t, false)
+}
+
+// StartTLSIssuer is StartIssuer over https (httptest's certificate, trusted
+// by Client), for code that refuses a plain-http issuer.
+func StartTLSIssuer(t testing.TB) *Issuer {
+	t.Helper()
+	return startIssuer(t, true)
+}
+
+func startIssuer(t testing.TB, useTLS bool) *Issuer {
+	t.Helper()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -93,7 +105,7 @@ func StartIssuer(t testing.TB) *Issuer {
 		}
 		writeJSON(w, http.StatusOK, i.jwks())
 	})
-	i.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	i.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i.mu.Lock()
 		if r.URL.Path == "/jwks.json" {
 			i.fetches++
@@ -106,6 +118,11 @@ func StartIssuer(t testing.TB) *Issuer {
 		}
 		mux.ServeHTTP(w, r)
 	}))
+	if useTLS {
+		i.srv.StartTLS()
+	} else {
+		i.srv.Start()
+	}
 	t.Cleanup(i.Close)
 	i.URL = i.srv.URL
 	i.JWKSURL = i.srv.URL + "/jwks.json"
@@ -246,6 +263,19 @@ func (i *Issuer) currentKID() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.rsaKeys[len(i.rsaKeys)-1].kid
+}
+
+// Client returns an HTTP client that trusts the issuer's certificate (any
+// client works for a plain-http issuer).
+func (i *Issuer) Client() *http.Client { return i.srv.Client() }
+
+// Certificate returns the issuer's TLS certificate in PEM, for a child
+// process that must trust it (SSL_CERT_FILE); nil for a plain-http issuer.
+func (i *Issuer) Certificate() []byte {
+	if i.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: i.srv.Certificate().Raw})
 }
 
 // JWKSFetches counts requests for the JWKS, including those answered 503
