@@ -26,7 +26,7 @@ func TestBootstrapBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testenv.CheckOneLineExit(t, exec.Command(bootstrap), lambdaRuntime+tt.env, tt.variable)
+			testenv.CheckOneLineExit(t, lambdaRuntime+tt.env, tt.variable, bootstrap)
 		})
 	}
 }
@@ -48,7 +48,7 @@ func TestOnlyUnderTheLambdaRuntime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testenv.CheckOneLineExit(t, exec.Command(bootstrap, tt.args...), tt.env, "make run")
+			testenv.CheckOneLineExit(t, tt.env, "make run", bootstrap, tt.args...)
 			if c, err := net.Dial("tcp", addr); err == nil {
 				c.Close()
 				t.Fatalf("something listens on %s (LOCAL_ADDR)", addr)

@@ -161,7 +161,7 @@ func TestLocalModeBadConfig(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			testenv.CheckOneLineExit(t, exec.Command(bin), tt.env, tt.variable)
+			testenv.CheckOneLineExit(t, tt.env, tt.variable, bin)
 		})
 	}
 }

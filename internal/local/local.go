@@ -109,24 +109,11 @@ func Run(ctx context.Context, o Options) error {
 	case userKey == "" && secretID == "" && apiURL != "":
 		return invalid("SENTIANCE_API_URL", "is set without a key: set SENTIANCE_USER_LINK_KEY or USER_LINK_SECRET_ID too (with neither, a local stand-in answers)")
 	}
-	// Validate the rest before taking a port, with placeholders for what the
-	// local servers will provide.
-	placeholder := "http://127.0.0.1:1"
-	standInPlaceholder := ""
-	if userKey == "" && secretID == "" {
-		standInPlaceholder = placeholder
-	}
-	if _, err := config.Load(overlay(o.Getenv, localOverrides(getenv, placeholder, standInPlaceholder))); err != nil {
-		return err
-	}
-
-	var closers closeStack
-	defer closers.run()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOCAL_ADDR): %w", addr, err)
 	}
-	closers.push(func() { l.Close() })
+	defer l.Close()
 	baseURL := urlOf(l.Addr())
 
 	// Embedded defaults: a development issuer on the API's own port, and a
@@ -145,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 		if standIn, err = startStandIn(log); err != nil {
 			return err
 		}
-		closers.push(standIn.close)
+		defer standIn.close() // after the API has drained: its requests need the stand-in
 		userKey = standIn.key
 	}
 	standInURL := ""
@@ -165,11 +152,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	closers.push(fn.Close)
+	defer fn.Close()
 	authorizer := NewAuthorizer(AuthorizerOptions{
 		Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, JWKSURL: cfg.JWKSURL, Logger: log,
 	})
-	closers.push(authorizer.Close)
+	defer authorizer.Close()
 	gw := &Gateway{Routes: apigw.Routes, Authorizer: authorizer, Function: fn.Handler.Handle, Logger: log}
 
 	var handler http.Handler = gw
@@ -363,14 +350,4 @@ func (s *standInServer) close() {
 		s.srv.Close()
 	}
 	<-s.served
-}
-
-// closeStack runs cleanups last-in first-out.
-type closeStack []func()
-
-func (c *closeStack) push(f func()) { *c = append(*c, f) }
-func (c *closeStack) run() {
-	for i := len(*c) - 1; i >= 0; i-- {
-		(*c)[i]()
-	}
 }
