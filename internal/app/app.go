@@ -57,7 +57,7 @@ type Options struct {
 type App struct {
 	Handler *apigw.Handler
 
-	keys      authcode.KeySource
+	keys      *secret.Cache
 	verifier  *identity.Verifier // nil without in-function verification
 	sentiance *sentiance.Client
 	clients   []*http.Client
@@ -174,6 +174,13 @@ func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 		wg.Go(func() { _ = a.verifier.Warm(ctx) })
 	}
 	wg.Wait()
+}
+
+// KeyExpiry loads the key if it is not cached yet and returns when it
+// expires; ok is false when the secret gives no readable expires_at. Local
+// mode shows it in its banner.
+func (a *App) KeyExpiry(ctx context.Context) (expires time.Time, ok bool, err error) {
+	return a.keys.KeyExpiry(ctx)
 }
 
 // Close stops the verifier's background key refresh and closes idle

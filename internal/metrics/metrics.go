@@ -27,11 +27,15 @@ const (
 	KeyRejected      = "KeyRejected"      // Sentiance answered 401/403 to the key
 	SecretFetches    = "SecretFetches"    // Secrets Manager fetches, by Outcome
 	RateLimitErrors  = "RateLimitErrors"  // per-user limit checks that failed
+	// KeyDaysToExpiry is the whole days left before the user_link key
+	// expires (negative once expired), each time the key is loaded; only
+	// when the secret carries expires_at.
+	KeyDaysToExpiry = "KeyDaysToExpiry"
 )
 
 // Names lists every metric the function emits.
 func Names() []string {
-	return []string{CodesIssued, Denied, Failed, SentianceLatency, SentianceErrors, KeyRejected, SecretFetches, RateLimitErrors}
+	return []string{CodesIssued, Denied, Failed, SentianceLatency, SentianceErrors, KeyRejected, SecretFetches, RateLimitErrors, KeyDaysToExpiry}
 }
 
 // FetchOutcome is how one Secrets Manager fetch ended.
@@ -42,6 +46,10 @@ const (
 	FetchOK    FetchOutcome = "ok"    // a key was loaded
 	FetchStale FetchOutcome = "stale" // the fetch failed; the cached key is served
 	FetchError FetchOutcome = "error" // the fetch failed and there is no key
+	// FetchBadExpiry: a key was loaded but the secret's expires_at could not
+	// be read, so its expiry is not watched. Counted instead of ok, once per
+	// instance and distinct value, so the outcomes still add up to fetches.
+	FetchBadExpiry FetchOutcome = "bad_expiry"
 )
 
 // Observer is told what the function does, to count it. Each package that
@@ -58,6 +66,8 @@ type Observer interface {
 	SecretFetch(outcome FetchOutcome)
 	// RateLimitError counts a per-user limit check that failed.
 	RateLimitError()
+	// KeyDaysToExpiry records the days left before the loaded key expires.
+	KeyDaysToExpiry(days float64)
 }
 
 // Nop counts nothing: the default where no observer is given.
@@ -68,6 +78,7 @@ func (Nop) SentianceCall(int, time.Duration) {}
 func (Nop) KeyRejected()                     {}
 func (Nop) SecretFetch(FetchOutcome)         {}
 func (Nop) RateLimitError()                  {}
+func (Nop) KeyDaysToExpiry(float64)          {}
 
 // EMF writes metrics to w, one line each. It is safe for concurrent use.
 type EMF struct {
@@ -114,6 +125,9 @@ func (m *EMF) SecretFetch(outcome FetchOutcome) {
 }
 
 func (m *EMF) RateLimitError() { m.put(RateLimitErrors, "Count", 1, "", "") }
+
+// KeyDaysToExpiry has no CloudWatch unit for days: None.
+func (m *EMF) KeyDaysToExpiry(days float64) { m.put(KeyDaysToExpiry, "None", days, "", "") }
 
 type directive struct {
 	Namespace  string     `json:"Namespace"`

@@ -66,6 +66,9 @@ func TestEMF(t *testing.T) {
 		{"secret fetch", func(m *EMF) { m.SecretFetch(FetchStale) }, SecretFetches, map[string]string{"Outcome": "stale"}, 1},
 		{"rate limit error", func(m *EMF) { m.RateLimitError() }, RateLimitErrors, nil, 1},
 		{"sentiance latency", func(m *EMF) { m.SentianceCall(200, 1500*time.Microsecond) }, SentianceLatency, nil, 1.5},
+		{"key days to expiry", func(m *EMF) { m.KeyDaysToExpiry(9) }, KeyDaysToExpiry, nil, 9},
+		{"key expired", func(m *EMF) { m.KeyDaysToExpiry(-3) }, KeyDaysToExpiry, nil, -3},
+		{"unreadable expiry", func(m *EMF) { m.SecretFetch(FetchBadExpiry) }, SecretFetches, map[string]string{"Outcome": "bad_expiry"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

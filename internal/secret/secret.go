@@ -2,6 +2,11 @@
 // Manager and keeps it in memory: one fetch per TTL, one fetch at a time, the
 // last good key kept when Secrets Manager is briefly unreachable, and a forced
 // refresh (rate-limited) when Sentiance says the key was rejected.
+//
+// The secret may also carry the key's expiry (expires_at): Sentiance keys
+// expire a year after they are made, and the cache reports the days left
+// each time it loads the key, so the operator hears of it before Sentiance
+// starts rejecting the key.
 package secret
 
 import (
@@ -10,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +41,20 @@ var (
 	ErrNoField = errors.New("field missing or empty")
 )
 
+// ErrBadExpiry means expires_at is present but not an RFC 3339 date or
+// date-time. The key is still used; only its expiry goes unwatched.
+var ErrBadExpiry = errors.New("expires_at is not an RFC 3339 date (2006-01-02) or date-time (2006-01-02T15:04:05Z)")
+
+// ExpiryField is the secret's optional JSON field with the key's expiry.
+const ExpiryField = "expires_at"
+
+// WarnDaysBeforeExpiry: with fewer whole days left than this, every load of
+// the key logs a warning. Sentiance mails reminders two weeks and one week
+// ahead; 30 days leaves time to get a new key through whoever holds the
+// Sentiance account. The template's KeyExpiryWarningDays defaults to it (a
+// test holds them together).
+const WarnDaysBeforeExpiry = 30
+
 // API is the part of the Secrets Manager client the cache uses.
 type API interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
@@ -43,6 +63,7 @@ type API interface {
 // Observer is the part of metrics.Observer the cache reports to.
 type Observer interface {
 	SecretFetch(outcome metrics.FetchOutcome)
+	KeyDaysToExpiry(days float64)
 }
 
 // Options configure a Cache; zero values take the defaults.
@@ -73,6 +94,12 @@ type Cache struct {
 	expires    time.Time // when the key must be fetched again
 	retryAt    time.Time // after a failed fetch, when to try again
 	lastForced time.Time
+
+	keyExpires time.Time // expires_at of the cached key; zero when unknown
+	// expiryNote is the last "expiry not watched" condition reported ("none"
+	// or the unreadable value), so each is said once per instance, not on
+	// every load; empty while the expiry is watched.
+	expiryNote string
 }
 
 // New returns a cache over api.
@@ -180,18 +207,86 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get secret %s: %w", c.opts.SecretID, err)
 	}
-	key, err := Parse(aws.ToString(out.SecretString), c.opts.Field)
+	v, err := parse(aws.ToString(out.SecretString), c.opts.Field)
 	if err != nil {
 		return "", fmt.Errorf("secret %s: %w", c.opts.SecretID, err)
 	}
 	c.mu.Lock()
 	now := c.opts.Now()
-	c.key = key
+	c.key = v.key
+	c.keyExpires = v.expires
 	c.expires = now.Add(c.opts.TTL)
 	c.retryAt = time.Time{}
 	c.mu.Unlock()
-	c.opts.Metrics.SecretFetch(metrics.FetchOK)
-	return key, nil
+	c.opts.Metrics.SecretFetch(c.reportExpiry(v, now))
+	return v.key, nil
+}
+
+// reportExpiry tells how long the loaded key has left: the metric on every
+// load (the alarms need a steady signal), a warning under
+// WarnDaysBeforeExpiry days, an error once expired. Without a readable
+// expires_at it says so once per distinct condition. It returns the fetch's
+// outcome. It never mentions the key.
+func (c *Cache) reportExpiry(v value, now time.Time) metrics.FetchOutcome {
+	note := ""
+	switch {
+	case v.expiryErr != nil:
+		note = "bad:" + v.rawExpiry
+	case v.expires.IsZero():
+		note = "none"
+	}
+	c.mu.Lock()
+	first := note != c.expiryNote
+	c.expiryNote = note
+	c.mu.Unlock()
+
+	log := c.opts.Logger
+	switch {
+	case v.expiryErr != nil:
+		if !first {
+			return metrics.FetchOK
+		}
+		// The value is not logged: it is free text next to the key and
+		// could be the key pasted into the wrong field.
+		log.Warn("the secret's expires_at cannot be read; the key's expiry is not watched",
+			"field", ExpiryField, "error", v.expiryErr.Error())
+		return metrics.FetchBadExpiry
+	case v.expires.IsZero():
+		if first {
+			log.Info("the secret has no expires_at; the key's expiry is not watched", "field", ExpiryField)
+		}
+		return metrics.FetchOK
+	}
+	days := DaysLeft(v.expires, now)
+	c.opts.Metrics.KeyDaysToExpiry(float64(days))
+	attrs := []any{"expires_at", v.expires.UTC().Format(time.RFC3339), "days_left", days}
+	switch {
+	case days < 0:
+		log.Error("the Sentiance user_link key has expired; put a new key into the secret", attrs...)
+	case days < WarnDaysBeforeExpiry:
+		log.Warn("the Sentiance user_link key expires soon; put a new key into the secret", attrs...)
+	default:
+		log.Debug("the Sentiance user_link key's expiry", attrs...)
+	}
+	return metrics.FetchOK
+}
+
+// DaysLeft is the whole days from now until expires, rounded down: 0 on
+// the last day, negative once expired (-1 during the first day after).
+func DaysLeft(expires, now time.Time) int {
+	return int(math.Floor(expires.Sub(now).Hours() / 24))
+}
+
+// KeyExpiry returns when the cached key expires, loading the key first if
+// none is cached; ok is false when the secret gives no readable expires_at.
+// Local mode's banner shows it.
+func (c *Cache) KeyExpiry(ctx context.Context) (expires time.Time, ok bool, err error) {
+	if _, err := c.Key(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keyExpires, !c.keyExpires.IsZero(), nil
 }
 
 // afterFailure serves the last good key, if any, and backs off before the
@@ -218,23 +313,64 @@ func (c *Cache) staleKey() string {
 	return c.key
 }
 
+// value is what one secret string holds.
+type value struct {
+	key       string
+	expires   time.Time // zero when expires_at is absent or unreadable
+	expiryErr error     // expires_at present but unreadable (wraps ErrBadExpiry)
+	rawExpiry string    // the unreadable expires_at, only to say it once
+}
+
 // Parse takes the key from a secret string: a JSON object's field, or the
 // whole string when it is not a JSON object. Its errors wrap ErrEmpty.
-func Parse(value, field string) (string, error) {
-	value = strings.TrimSpace(value)
-	if strings.HasPrefix(value, "{") {
-		var fields map[string]any
-		if err := json.Unmarshal([]byte(value), &fields); err != nil {
-			return "", fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
+func Parse(secret, field string) (string, error) {
+	v, err := parse(secret, field)
+	return v.key, err
+}
+
+// parse is Parse with the expiry: a JSON object may also carry expires_at;
+// an unreadable one does not fail the parse, since the key itself is fine.
+func parse(secret, field string) (value, error) {
+	secret = strings.TrimSpace(secret)
+	if !strings.HasPrefix(secret, "{") {
+		if secret == "" {
+			return value{}, ErrEmpty
 		}
-		s, ok := fields[field].(string)
-		if !ok || strings.TrimSpace(s) == "" {
-			return "", fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
+		return value{key: secret}, nil
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(secret), &fields); err != nil {
+		return value{}, fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
+	}
+	s, ok := fields[field].(string)
+	if !ok || strings.TrimSpace(s) == "" {
+		return value{}, fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
+	}
+	v := value{key: strings.TrimSpace(s)}
+	switch raw := fields[ExpiryField].(type) {
+	case nil: // absent or null: expiry not given
+	case string:
+		if v.expires, v.expiryErr = ParseExpiry(raw); v.expiryErr != nil {
+			v.rawExpiry = raw
 		}
-		value = strings.TrimSpace(s)
+	default:
+		v.expiryErr = fmt.Errorf("%w: not a string", ErrBadExpiry)
+		v.rawExpiry = fmt.Sprint(raw)
 	}
-	if value == "" {
-		return "", ErrEmpty
+	return v, nil
+}
+
+// ParseExpiry reads an expiry as Sentiance's Insights Control Tower shows
+// it: an RFC 3339 date-time, or a date, taken as the start of that day in
+// UTC (the earliest the key can expire that day, so warnings come early
+// rather than late).
+func ParseExpiry(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
 	}
-	return value, nil
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, ErrBadExpiry
 }
