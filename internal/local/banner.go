@@ -9,6 +9,7 @@ import (
 
 	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/devidp"
+	"github.com/sentiance-authcode/backend/internal/secret"
 )
 
 // startInfo is what the banner and the start-up log lines tell.
@@ -19,6 +20,7 @@ type startInfo struct {
 	KeyFromEnv   bool      // the key comes from SENTIANCE_USER_LINK_KEY
 	Token        string    // the demo user's token; empty with a real issuer
 	TokenExpires time.Time // when Token expires
+	KeyExpiry    string    // the key's expiry line; empty with the stand-in
 	// LANURLs are the API's URLs on this machine's other addresses, when it
 	// listens on all interfaces (LOCAL_ADDR=0.0.0.0:port): for a phone.
 	LANURLs []string
@@ -48,6 +50,9 @@ func printBanner(w io.Writer, in startInfo) {
 		line("  Sentiance  %s with the key from SENTIANCE_USER_LINK_KEY", in.Config.SentianceBaseURL)
 	default:
 		line("  Sentiance  %s with the key from secret %s", in.Config.SentianceBaseURL, in.Config.SecretID)
+	}
+	if in.KeyExpiry != "" {
+		line("  Key        %s", in.KeyExpiry)
 	}
 	line("")
 	auth := `"Authorization: Bearer $TOKEN"`
@@ -80,6 +85,25 @@ func printBanner(w io.Writer, in startInfo) {
 	line("Ctrl-C stops.")
 	line("")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// keyExpiryLine tells how long the key has left, as KeyExpiry found it.
+func keyExpiryLine(expires time.Time, watched bool, err error, now time.Time) string {
+	if err != nil {
+		return fmt.Sprintf("not loaded yet (%v); requests will retry", err)
+	}
+	if !watched {
+		return "expiry not watched (no expires_at; see SENTIANCE_USER_LINK_KEY_EXPIRES_AT)"
+	}
+	date := expires.UTC().Format(time.DateOnly)
+	switch days := secret.DaysLeft(expires, now); {
+	case days < 0:
+		return fmt.Sprintf("EXPIRED %d days ago (%s): Sentiance will reject it", -days, date)
+	case days < secret.WarnDaysBeforeExpiry:
+		return fmt.Sprintf("expires in %d days (%s): put a new key in soon", days, date)
+	default:
+		return fmt.Sprintf("expires in %d days (%s)", days, date)
+	}
 }
 
 // logStart records the same facts in the log, without the token.

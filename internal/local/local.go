@@ -11,6 +11,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"github.com/sentiance-authcode/backend/internal/devidp"
 	"github.com/sentiance-authcode/backend/internal/devsentiance"
 	"github.com/sentiance-authcode/backend/internal/logging"
+	"github.com/sentiance-authcode/backend/internal/secret"
 )
 
 // Variables are the environment variables only local mode reads. They are
@@ -40,6 +42,9 @@ import (
 var Variables = []string{
 	"LOCAL_ADDR",              // where to listen, default DefaultAddr
 	"SENTIANCE_USER_LINK_KEY", // a real user_link key, instead of a secret or the stand-in
+	// The expiry of SENTIANCE_USER_LINK_KEY, as a secret's expires_at would
+	// carry it, so local mode watches it as the Lambda does.
+	"SENTIANCE_USER_LINK_KEY_EXPIRES_AT",
 }
 
 // DefaultAddr is where local mode listens without LOCAL_ADDR.
@@ -109,6 +114,16 @@ func Run(ctx context.Context, o Options) error {
 	case userKey == "" && secretID == "" && apiURL != "":
 		return invalid("SENTIANCE_API_URL", "is set without a key: set SENTIANCE_USER_LINK_KEY or USER_LINK_SECRET_ID too (with neither, a local stand-in answers)")
 	}
+	keyExpiresAt := getenv("SENTIANCE_USER_LINK_KEY_EXPIRES_AT")
+	if keyExpiresAt != "" {
+		if userKey == "" {
+			return invalid("SENTIANCE_USER_LINK_KEY_EXPIRES_AT", "is set without SENTIANCE_USER_LINK_KEY (a secret carries its own expires_at)")
+		}
+		// Not echoed: a value pasted into the wrong variable could be the key.
+		if _, err := secret.ParseExpiry(keyExpiresAt); err != nil {
+			return invalid("SENTIANCE_USER_LINK_KEY_EXPIRES_AT", "must be a date such as 2027-03-01 or an RFC 3339 date-time such as 2027-03-01T09:00:00Z")
+		}
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOCAL_ADDR): %w", addr, err)
@@ -146,7 +161,7 @@ func Run(ctx context.Context, o Options) error {
 
 	opts := app.Options{Logger: log} // no metrics: EMF lines are for CloudWatch
 	if userKey != "" {
-		opts.SecretsManager = envSecret{userKey}
+		opts.SecretsManager = newEnvSecret(userKey, cfg.SecretField, keyExpiresAt)
 	}
 	fn, err := app.New(ctx, cfg, opts)
 	if err != nil {
@@ -178,6 +193,14 @@ func Run(ctx context.Context, o Options) error {
 		if addrs, err := net.InterfaceAddrs(); err == nil {
 			info.LANURLs = lanURLs(addrs, tcp.Port)
 		}
+	}
+	if standIn == nil {
+		// Loads the key now (as the Lambda's init does), so the banner can
+		// tell how long it has left; a failure is shown, not fatal.
+		kctx, cancel := context.WithTimeout(ctx, app.PrefetchTimeout)
+		expires, watched, err := fn.KeyExpiry(kctx)
+		cancel()
+		info.KeyExpiry = keyExpiryLine(expires, watched, err, time.Now())
 	}
 	if idp != nil {
 		claims := map[string]any{"sub": devidp.DemoUser, "aud": cfg.JWTAudiences[0], cfg.ExternalIDClaim: devidp.DemoUser}
@@ -313,10 +336,21 @@ func newLogger(w io.Writer, text bool, level string) *slog.Logger {
 // envSecret plays Secrets Manager holding the key from the environment, so
 // local mode runs the deployed key cache. A rejected key stays rejected
 // (502 key_rejected): refreshing finds the same key. It never prints itself.
-type envSecret struct{ key string }
+type envSecret struct{ value string }
+
+// newEnvSecret holds the key as is or, with an expiry, as the deployed
+// secret's JSON with both fields, so the cache reads the expiry as it does
+// on Lambda.
+func newEnvSecret(key, field, expiresAt string) envSecret {
+	if expiresAt == "" {
+		return envSecret{key}
+	}
+	value, _ := json.Marshal(map[string]string{field: key, secret.ExpiryField: expiresAt}) // strings always marshal
+	return envSecret{string(value)}
+}
 
 func (s envSecret) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return &secretsmanager.GetSecretValueOutput{SecretString: &s.key}, nil
+	return &secretsmanager.GetSecretValueOutput{SecretString: &s.value}, nil
 }
 func (envSecret) String() string       { return "[redacted]" }
 func (envSecret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
