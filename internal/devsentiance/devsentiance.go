@@ -17,6 +17,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +37,8 @@ const CodeLifetime = 10 * time.Minute
 type Server struct {
 	onIssue func(code string)
 
-	mu  sync.Mutex
-	key string
+	mu   sync.Mutex
+	keys []string
 }
 
 // New returns a stand-in accepting apiKey (an empty key accepts nothing).
@@ -46,14 +47,16 @@ func New(apiKey string, onIssue func(code string)) *Server {
 	if onIssue == nil {
 		onIssue = func(string) {}
 	}
-	return &Server{key: apiKey, onIssue: onIssue}
+	return &Server{keys: []string{apiKey}, onIssue: onIssue}
 }
 
-// SetKey changes the accepted API key, as after a rotation.
-func (s *Server) SetKey(apiKey string) {
+// SetKey changes the accepted API keys, as after a rotation. Sentiance
+// accepts every active key of an app (up to 10), so passing the old and
+// the new key models the overlap a rotation relies on.
+func (s *Server) SetKey(apiKeys ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.key = apiKey
+	s.keys = append([]string(nil), apiKeys...)
 }
 
 // ServeHTTP answers one request.
@@ -65,7 +68,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	jsonErr := json.Unmarshal(body, &req)
 	externalID, _ := req.ExternalID.(string)
 	s.mu.Lock()
-	key := s.key
+	authorized := slices.ContainsFunc(s.keys, func(key string) bool { return bearerIs(r.Header.Get("Authorization"), key) })
 	s.mu.Unlock()
 
 	switch {
@@ -74,7 +77,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
 		WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed"})
-	case !bearerIs(r.Header.Get("Authorization"), key):
+	case !authorized:
 		WriteJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized", "errorCode": "unauthorized"})
 	case !isJSON(r.Header.Get("Content-Type")):
 		WriteJSON(w, http.StatusUnsupportedMediaType, map[string]string{

@@ -47,6 +47,13 @@ func TestServer(t *testing.T) {
 	if status, _ := post("k.1", `{"external_id":"u"}`); status != http.StatusUnauthorized {
 		t.Errorf("old key after SetKey: %d", status)
 	}
+	// During a rotation both keys are active.
+	s.SetKey("k.2", "k.3")
+	for _, key := range []string{"k.2", "k.3"} {
+		if status, _ := post(key, `{"external_id":"u"}`); status != http.StatusOK {
+			t.Errorf("%s with two keys active: %d", key, status)
+		}
+	}
 	{
 		empty := devsentiance.New("", nil)
 		r := httptest.NewRequest("POST", devsentiance.Path, strings.NewReader(`{"external_id":"u"}`))

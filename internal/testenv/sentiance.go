@@ -73,9 +73,10 @@ func StartSentiance(t testing.TB, apiKey string) *Sentiance {
 	return s
 }
 
-// SetKey changes the API key the stand-in accepts, as after a rotation.
-func (s *Sentiance) SetKey(apiKey string) {
-	s.dev.SetKey(apiKey)
+// SetKey changes the API keys the stand-in accepts, as after a rotation
+// (old and new together while both are active).
+func (s *Sentiance) SetKey(apiKeys ...string) {
+	s.dev.SetKey(apiKeys...)
 }
 
 // SetDelay delays every normal answer by d.
