@@ -496,16 +496,32 @@ func TestTemplateSharesTheCodesFacts(t *testing.T) {
 	ours := 0
 	for name, r := range at(tpl, "Resources").(map[string]any) {
 		res := r.(map[string]any)
-		if res["Type"] != "AWS::CloudWatch::Alarm" || !jsonEqual(at(res, "Properties", "Namespace"), map[string]any{"Ref": "MetricsNamespace"}) {
+		if res["Type"] != "AWS::CloudWatch::Alarm" {
 			continue
 		}
-		ours++
-		p := res["Properties"].(map[string]any)
-		if metric, _ := p["MetricName"].(string); !slices.Contains(metrics.Names(), metric) {
-			t.Errorf("%s alarms on %v, which the function does not emit (%v)", name, p["MetricName"], metrics.Names())
+		// A plain alarm names its metric in Properties; a metric-math alarm
+		// in each query's MetricStat.Metric.
+		selected := []any{res["Properties"]}
+		if queries, ok := at(res, "Properties", "Metrics").([]any); ok {
+			selected = nil
+			for _, q := range queries {
+				if m := at(q, "MetricStat", "Metric"); m != nil {
+					selected = append(selected, m)
+				}
+			}
 		}
-		if !jsonEqual(p["Dimensions"], []any{map[string]any{"Name": "Service", "Value": metrics.Service}}) {
-			t.Errorf("%s selects dimensions %v; the function's metrics carry Service=%s", name, p["Dimensions"], metrics.Service)
+		for _, m := range selected {
+			p := m.(map[string]any)
+			if !jsonEqual(p["Namespace"], map[string]any{"Ref": "MetricsNamespace"}) {
+				continue
+			}
+			ours++
+			if metric, _ := p["MetricName"].(string); !slices.Contains(metrics.Names(), metric) {
+				t.Errorf("%s alarms on %v, which the function does not emit (%v)", name, p["MetricName"], metrics.Names())
+			}
+			if !jsonEqual(p["Dimensions"], []any{map[string]any{"Name": "Service", "Value": metrics.Service}}) {
+				t.Errorf("%s selects dimensions %v; the function's metrics carry Service=%s", name, p["Dimensions"], metrics.Service)
+			}
 		}
 	}
 	if ours == 0 {
