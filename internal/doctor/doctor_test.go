@@ -141,7 +141,7 @@ func TestDiagnoses(t *testing.T) {
 			name:   "stack-created secret without a value",
 			mutate: func(t *testing.T, f *fixture) { f.secrets[secretARN] = nil },
 			check:  "secret",
-			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --secret-id " + secretARN, `'{"user_link_api_key":"<key>"}'`},
+			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --secret-id " + secretARN, `'{"user_link_api_key":"<key>","expires_at":"<YYYY-MM-DD>"}'`},
 		},
 		{
 			name:   "empty secret",
@@ -160,6 +160,30 @@ func TestDiagnoses(t *testing.T) {
 			mutate: func(t *testing.T, f *fixture) { f.secrets[secretARN] = aws.String(`{"user_link_api_key":"<key>"}`) },
 			check:  "secret",
 			want:   []string{"is still a <placeholder>"},
+		},
+		{
+			name: "key expires within the warning days",
+			mutate: func(t *testing.T, f *fixture) {
+				f.secrets[secretARN] = aws.String(`{"user_link_api_key":"` + fakeKey + `","expires_at":"` + time.Now().AddDate(0, 0, 10).Add(-time.Hour).Format(time.RFC3339) + `"}`)
+			},
+			check: "expiry",
+			want:  []string{"the key expires in 9 days", "create a new user_link key", `"expires_at":"<YYYY-MM-DD>"`},
+		},
+		{
+			name: "key expired",
+			mutate: func(t *testing.T, f *fixture) {
+				f.secrets[secretARN] = aws.String(`{"user_link_api_key":"` + fakeKey + `","expires_at":"2020-01-02"}`)
+			},
+			check: "expiry",
+			want:  []string{"the key expired", "(2020-01-02)", "Sentiance refuses it"},
+		},
+		{
+			name: "unreadable expiry",
+			mutate: func(t *testing.T, f *fixture) {
+				f.secrets[secretARN] = aws.String(`{"user_link_api_key":"` + fakeKey + `","expires_at":"next spring"}`)
+			},
+			check: "expiry",
+			want:  []string{"expires_at the function cannot read", "YYYY-MM-DD or RFC 3339"},
 		},
 		{
 			name:   "issuer differs by a trailing slash",

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -85,7 +86,7 @@ func (d *doctor) checkStack(ctx context.Context) bool {
 
 // putKey is the command that stores the key, with a placeholder for it.
 func putKey(id string) string {
-	return fmt.Sprintf(`aws secretsmanager put-secret-value --secret-id %s --secret-string '{"%s":"<key>"}'`, id, config.DefaultSecretField)
+	return fmt.Sprintf(`aws secretsmanager put-secret-value --secret-id %s --secret-string '{"%s":"<key>","%s":"<YYYY-MM-DD>"}'`, id, config.DefaultSecretField, secret.ExpiryField)
 }
 
 // checkSecret judges the secret by the function's own parse.
@@ -135,6 +136,27 @@ func (d *doctor) checkSecret(ctx context.Context) {
 		return
 	}
 	d.ok("secret", "secret %s holds a key in field %q: length %d, ends in …%s", id, field, len(key), key[len(key)-4:])
+	d.checkExpiry(id, aws.ToString(out.SecretString), field)
+}
+
+// checkExpiry reads the key's expires_at as the function does and fails
+// when the function would warn: the key expires within
+// secret.WarnDaysBeforeExpiry days, has expired, or its expiry is unreadable.
+func (d *doctor) checkExpiry(id, value, field string) {
+	expires, err := secret.Expiry(value, field)
+	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", putKey(id))
+	switch days := secret.DaysLeft(expires, d.o.Now()); {
+	case err != nil:
+		d.fail("expiry", "secret %s has an expires_at the function cannot read (%v): write it as YYYY-MM-DD or RFC 3339 with %s", id, err, putKey(id))
+	case expires.IsZero():
+		d.ok("expiry", "secret %s has no expires_at, so nothing warns before the key expires (one year after it was created): add it with %s", id, putKey(id))
+	case days < 0:
+		d.fail("expiry", "the key expired %d days ago (%s): Sentiance refuses it; %s", -days, expires.Format(time.DateOnly), fix)
+	case days < secret.WarnDaysBeforeExpiry:
+		d.fail("expiry", "the key expires in %d days (%s): %s", days, expires.Format(time.DateOnly), fix)
+	default:
+		d.ok("expiry", "the key expires in %d days (%s)", days, expires.Format(time.DateOnly))
+	}
 }
 
 // minKeyLength is shorter than any Sentiance API key; a shorter value is a

@@ -328,6 +328,17 @@ func Parse(secret, field string) (string, error) {
 	return v.key, err
 }
 
+// Expiry is what a secret string says of its key's expiry: when (zero
+// without expires_at) or why expires_at cannot be read (wraps ErrBadExpiry).
+// The doctor reports it as the function would.
+func Expiry(secret, field string) (time.Time, error) {
+	v, err := parse(secret, field)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return v.expires, v.expiryErr
+}
+
 // parse is Parse with the expiry: a JSON object may also carry expires_at;
 // an unreadable one does not fail the parse, since the key itself is fine.
 func parse(secret, field string) (value, error) {
