@@ -2,13 +2,19 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/sentiance-authcode/backend/internal/ratelimit"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 func TestParse(t *testing.T) {
@@ -51,7 +57,7 @@ func TestLimiters(t *testing.T) {
 	limit := ratelimit.Limit{N: 5, Window: time.Minute}
 	checkLimiters(t, limit, map[string]func(now func() time.Time) limiter{
 		"dynamodb": func(now func() time.Time) limiter {
-			return ratelimit.NewDynamo(testenv.NewDynamoDB(), "limits", limit, now)
+			return ratelimit.NewDynamo(newFakeDynamo(), "limits", limit, now)
 		},
 		"memory": func(now func() time.Time) limiter { return ratelimit.NewMemory(limit, now) },
 	})
@@ -108,12 +114,52 @@ func checkLimiters(t *testing.T, limit ratelimit.Limit, builders map[string]func
 }
 
 func TestDynamoDown(t *testing.T) {
-	db := testenv.NewDynamoDB()
+	db := newFakeDynamo()
+	db.down = true
 	l := ratelimit.NewDynamo(db, "limits", ratelimit.Limit{N: 3, Window: time.Minute}, nil)
-	db.SetDown(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := l.Allow(ctx, "user"); err == nil {
 		t.Fatal("no error with DynamoDB down")
 	}
+}
+
+// fakeDynamo is an in-process fake of the one DynamoDB call the limiter
+// makes: its conditional counter update, applied atomically. Any other
+// request fails, so a change to the limiter's expressions shows here and is
+// checked against moto in the integration tier (TestLimitersMoto).
+type fakeDynamo struct {
+	mu     sync.Mutex
+	counts map[string]int // by table and pk
+	down   bool           // every call fails, as when DynamoDB is unreachable
+}
+
+func newFakeDynamo() *fakeDynamo { return &fakeDynamo{counts: map[string]int{}} }
+
+func (f *fakeDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("fake DynamoDB is down")
+	}
+	if aws.ToString(in.UpdateExpression) != "ADD #count :one SET #expires = if_not_exists(#expires, :expires)" ||
+		aws.ToString(in.ConditionExpression) != "attribute_not_exists(#count) OR #count < :limit" {
+		return nil, fmt.Errorf("the fake knows only the limiter's counter update, got %q if %q",
+			aws.ToString(in.UpdateExpression), aws.ToString(in.ConditionExpression))
+	}
+	pk, _ := in.Key["pk"].(*types.AttributeValueMemberS)
+	limit, _ := in.ExpressionAttributeValues[":limit"].(*types.AttributeValueMemberN)
+	if pk == nil || limit == nil {
+		return nil, errors.New("the fake needs a string pk and a number :limit")
+	}
+	n, err := strconv.Atoi(limit.Value)
+	if err != nil {
+		return nil, err
+	}
+	k := aws.ToString(in.TableName) + "/" + pk.Value
+	if f.counts[k] >= n {
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+	}
+	f.counts[k]++
+	return &dynamodb.UpdateItemOutput{}, nil
 }

@@ -3,14 +3,10 @@ package testenv
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
@@ -81,58 +77,4 @@ func (f *SecretsManager) GetSecretValue(ctx context.Context, in *secretsmanager.
 		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
 	}
 	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
-}
-
-// DynamoDB is an in-process fake of the one DynamoDB call the per-user
-// limiter makes: its conditional counter UpdateItem ("ADD #count :one ...",
-// condition "attribute_not_exists(#count) OR #count < :limit"), applied
-// atomically. Any other request fails, so a change to the limiter's
-// expressions is caught here and checked against moto in the integration
-// tier. Safe for concurrent use.
-type DynamoDB struct {
-	mu     sync.Mutex
-	counts map[string]int // by table and pk
-	down   bool
-}
-
-// NewDynamoDB returns an empty fake.
-func NewDynamoDB() *DynamoDB { return &DynamoDB{counts: map[string]int{}} }
-
-// SetDown makes every call fail (true) or answer again (false).
-func (f *DynamoDB) SetDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
-}
-
-// UpdateItem implements ratelimit.DynamoAPI.
-func (f *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if f.down {
-		return nil, ErrFakeDown
-	}
-	if aws.ToString(in.UpdateExpression) != "ADD #count :one SET #expires = if_not_exists(#expires, :expires)" ||
-		aws.ToString(in.ConditionExpression) != "attribute_not_exists(#count) OR #count < :limit" {
-		return nil, fmt.Errorf("testenv: the fake DynamoDB knows only the limiter's counter update, got %q if %q",
-			aws.ToString(in.UpdateExpression), aws.ToString(in.ConditionExpression))
-	}
-	pk, ok := in.Key["pk"].(*ddbtypes.AttributeValueMemberS)
-	limit, ok2 := in.ExpressionAttributeValues[":limit"].(*ddbtypes.AttributeValueMemberN)
-	if !ok || !ok2 {
-		return nil, errors.New("testenv: the fake DynamoDB needs a string pk and a number :limit")
-	}
-	n, err := strconv.Atoi(limit.Value)
-	if err != nil {
-		return nil, fmt.Errorf("testenv: :limit %q: %w", limit.Value, err)
-	}
-	k := aws.ToString(in.TableName) + "/" + pk.Value
-	if f.counts[k] >= n {
-		return nil, &ddbtypes.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
-	}
-	f.counts[k]++
-	return &dynamodb.UpdateItemOutput{}, nil
 }
