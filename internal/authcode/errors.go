@@ -1,10 +1,8 @@
 package authcode
 
 import (
-	"cmp"
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 )
 
@@ -38,6 +36,7 @@ const (
 
 // Spec is what the caller is told for a reason.
 type Spec struct {
+	Reason Reason
 	Status int
 	Detail string // safe to show to the app's developers
 	// RetryAfter is the default Retry-After of a 429 or 503 (at least 1 s is sent).
@@ -48,46 +47,46 @@ type Spec struct {
 // provider pass without apps hammering the function.
 const unavailableRetry = 5 * time.Second
 
-var specs = map[Reason]Spec{
-	BadRequest:           {http.StatusBadRequest, "The body must be a JSON object (base64 allowed) whose external_id, if present, is a string.", 0},
-	NotFound:             {http.StatusNotFound, "No such route.", 0},
-	MethodNotAllowed:     {http.StatusMethodNotAllowed, "This route does not take that method; the Allow header names the one it takes.", 0},
-	BodyTooLarge:         {http.StatusRequestEntityTooLarge, "The body is over 4 KiB.", 0},
-	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Send the body as application/json.", 0},
-	InvalidToken:         {http.StatusUnauthorized, "The bearer token is missing or not valid.", 0},
-	NoIdentity:           {http.StatusUnauthorized, "No verified identity came with the request.", 0},
-	IdentityConflict:     {http.StatusUnauthorized, "The verified identities disagree.", 0},
-	ExternalIDClaim:      {http.StatusForbidden, "The token's external_id claim (EXTERNAL_ID_CLAIM) cannot identify a user.", 0},
-	ExternalIDMismatch:   {http.StatusForbidden, "The external_id in the body is not the caller's.", 0},
-	UserRateLimited:      {http.StatusTooManyRequests, "Too many codes for this user; try again later.", time.Second},
-	SentianceRateLimited: {http.StatusTooManyRequests, "Sentiance is rate-limiting requests; try again later.", time.Second},
-	KeyRejected:          {http.StatusBadGateway, "Sentiance rejected this service's API key.", 0},
-	SentianceError:       {http.StatusBadGateway, "Sentiance could not issue a code.", 0},
-	Internal:             {http.StatusBadGateway, "The code could not be issued.", 0},
-	KeyUnavailable:       {http.StatusServiceUnavailable, "The Sentiance API key could not be loaded.", unavailableRetry},
-	JWKSUnavailable:      {http.StatusServiceUnavailable, "The identity provider's keys could not be fetched.", unavailableRetry},
-	RateLimitUnavailable: {http.StatusServiceUnavailable, "The rate limit could not be checked.", unavailableRetry},
-	SentianceTimeout:     {http.StatusGatewayTimeout, "Sentiance did not answer in time.", 0},
+// specs is the table; Reasons lists it in this order.
+var specs = []Spec{
+	{BadRequest, http.StatusBadRequest, "The body must be a JSON object (base64 allowed) whose external_id, if present, is a string.", 0},
+	{NotFound, http.StatusNotFound, "No such route.", 0},
+	{MethodNotAllowed, http.StatusMethodNotAllowed, "This route does not take that method; the Allow header names the one it takes.", 0},
+	{BodyTooLarge, http.StatusRequestEntityTooLarge, "The body is over 4 KiB.", 0},
+	{UnsupportedMediaType, http.StatusUnsupportedMediaType, "Send the body as application/json.", 0},
+	{InvalidToken, http.StatusUnauthorized, "The bearer token is missing or not valid.", 0},
+	{NoIdentity, http.StatusUnauthorized, "No verified identity came with the request.", 0},
+	{IdentityConflict, http.StatusUnauthorized, "The verified identities disagree.", 0},
+	{ExternalIDClaim, http.StatusForbidden, "The token's external_id claim (EXTERNAL_ID_CLAIM) cannot identify a user.", 0},
+	{ExternalIDMismatch, http.StatusForbidden, "The external_id in the body is not the caller's.", 0},
+	{UserRateLimited, http.StatusTooManyRequests, "Too many codes for this user; try again later.", time.Second},
+	{SentianceRateLimited, http.StatusTooManyRequests, "Sentiance is rate-limiting requests; try again later.", time.Second},
+	{KeyRejected, http.StatusBadGateway, "Sentiance rejected this service's API key.", 0},
+	{SentianceError, http.StatusBadGateway, "Sentiance could not issue a code.", 0},
+	{Internal, http.StatusBadGateway, "The code could not be issued.", 0},
+	{KeyUnavailable, http.StatusServiceUnavailable, "The Sentiance API key could not be loaded.", unavailableRetry},
+	{JWKSUnavailable, http.StatusServiceUnavailable, "The identity provider's keys could not be fetched.", unavailableRetry},
+	{RateLimitUnavailable, http.StatusServiceUnavailable, "The rate limit could not be checked.", unavailableRetry},
+	{SentianceTimeout, http.StatusGatewayTimeout, "Sentiance did not answer in time.", 0},
 }
 
 // Spec returns the reason's answer; an unknown reason answers as Internal.
 func (r Reason) Spec() Spec {
-	if s, ok := specs[r]; ok {
-		return s
+	for _, s := range specs {
+		if s.Reason == r {
+			return s
+		}
 	}
-	return specs[Internal]
+	return Internal.Spec()
 }
 
-// Reasons lists every reason by status, then name: for documentation and
-// the tests that hold openapi.yaml and the README to this table.
+// Reasons lists every reason: for documentation and the tests
+// that hold openapi.yaml and the README to this table.
 func Reasons() []Reason {
-	all := make([]Reason, 0, len(specs))
-	for r := range specs {
-		all = append(all, r)
+	all := make([]Reason, len(specs))
+	for i, s := range specs {
+		all[i] = s.Reason
 	}
-	slices.SortFunc(all, func(a, b Reason) int {
-		return cmp.Or(cmp.Compare(specs[a].Status, specs[b].Status), cmp.Compare(a, b))
-	})
 	return all
 }
 
