@@ -1,16 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -126,38 +124,21 @@ func requireKID(token string) error {
 // Public reports of real events show strings unchanged, numbers as decimal
 // text ("exp": "1612061676", not "1.612061676e+09") and arrays as their
 // elements space-separated in brackets ("cognito:groups": "[admins users]"):
-// Go's fmt rendering of JSON decoded with numbers kept as text. Booleans,
-// objects and null are rendered by the same rules ("true", "map[k:v]",
-// "<nil>"); that part is inferred, not observed. Numbers arrive here as
-// float64, so integers beyond 2^53 lose precision (claims like that are not
-// used by this service).
+// Go's fmt rendering of JSON decoded with numbers kept as text, which is
+// what this does. Booleans, objects and null follow the same rules ("true",
+// "map[k:v]", "<nil>"); that part is inferred, not observed. Numbers arrive
+// here as float64, so integers beyond 2^53 lose precision (claims like that
+// are not used by this service).
 func claimString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	case nil:
-		return "<nil>"
-	case []any:
-		parts := make([]string, len(v))
-		for i, e := range v {
-			parts[i] = claimString(e)
-		}
-		return "[" + strings.Join(parts, " ") + "]"
-	case map[string]any:
-		parts := make([]string, 0, len(v))
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			parts = append(parts, k+":"+claimString(v[k]))
-		}
-		return "map[" + strings.Join(parts, " ") + "]"
-	default:
-		return fmt.Sprint(v)
+	if s, ok := v.(string); ok {
+		return s
 	}
+	raw, _ := json.Marshal(v) // a claim decoded from JSON encodes again
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var text any
+	_ = dec.Decode(&text)
+	return fmt.Sprint(text)
 }
 
 // wwwAuthenticate is the header the gateway sends with its 401, in the form
