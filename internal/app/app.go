@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -89,16 +88,20 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	// Loaded at most once, and only when an AWS client is needed: it is the
-	// costliest step of start-up.
-	awsConfig := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) })
-
-	if o.SecretsManager == nil {
-		awsCfg, err := awsConfig()
+	limitTable := cfg.RateLimit != nil && cfg.RateLimitTable != ""
+	// The AWS configuration is loaded only when a client must be made from
+	// it, and once: it is the costliest step of start-up.
+	if o.SecretsManager == nil || limitTable && o.DynamoDB == nil {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
-		o.SecretsManager = secretsmanager.NewFromConfig(awsCfg)
+		if o.SecretsManager == nil {
+			o.SecretsManager = secretsmanager.NewFromConfig(awsCfg)
+		}
+		if limitTable && o.DynamoDB == nil {
+			o.DynamoDB = dynamodb.NewFromConfig(awsCfg)
+		}
 	}
 	a := &App{keys: secret.New(o.SecretsManager, secret.Options{
 		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL,
@@ -117,18 +120,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 
 	var limiter authcode.RateLimiter
 	switch {
-	case cfg.RateLimit == nil:
-	case cfg.RateLimitTable == "":
-		limiter = ratelimit.NewMemory(*cfg.RateLimit, o.Now) // one local process
-	default:
-		if o.DynamoDB == nil {
-			awsCfg, err := awsConfig()
-			if err != nil {
-				return nil, fmt.Errorf("AWS configuration: %w", err)
-			}
-			o.DynamoDB = dynamodb.NewFromConfig(awsCfg)
-		}
+	case limitTable:
 		limiter = ratelimit.NewDynamo(o.DynamoDB, cfg.RateLimitTable, *cfg.RateLimit, o.Now)
+	case cfg.RateLimit != nil:
+		limiter = ratelimit.NewMemory(*cfg.RateLimit, o.Now) // one local process
 	}
 
 	sentianceClient := a.client(outbound.Options{Base: o.Transport})
