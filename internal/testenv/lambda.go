@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,32 +80,19 @@ func BuildBootstrap(t testing.TB, pkg string) string {
 	return path
 }
 
-// RIEPath finds aws-lambda-rie: $AWS_LAMBDA_RIE, then the pinned copy in
-// <module root>/.bin that `make tools` installs, then PATH, then
-// $(go env GOPATH)/bin.
+// RIEPath finds the pinned aws-lambda-rie: $AWS_LAMBDA_RIE (make test sets
+// it), else <module root>/.bin, where `make tools` installs it. Another copy
+// on PATH is not used: its version would be anyone's guess.
 func RIEPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("AWS_LAMBDA_RIE"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("testenv: AWS_LAMBDA_RIE=%s: %v", p, err)
-		}
-		return p
+	p := os.Getenv("AWS_LAMBDA_RIE")
+	if p == "" {
+		p = filepath.Join(moduleRoot(t), ".bin", "aws-lambda-rie")
 	}
-	if p := filepath.Join(moduleRoot(t), ".bin", "aws-lambda-rie"); isFile(p) {
-		return p
+	if !isFile(p) {
+		t.Fatalf("testenv: aws-lambda-rie not found at %s: run `make tools` (installs the pinned version into .bin/)", p)
 	}
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, gopath := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			if p := filepath.Join(gopath, "bin", "aws-lambda-rie"); isFile(p) {
-				return p
-			}
-		}
-	}
-	t.Fatalf("aws-lambda-rie not found: run `make tools` (installs the pinned version into .bin/)")
-	return ""
+	return p
 }
 
 func isFile(p string) bool {
