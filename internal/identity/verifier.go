@@ -134,7 +134,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (map[string]any, erro
 			return nil, errors.New("crit header not supported")
 		}
 		key, err := kf.KeyfuncCtx(ctx)(t)
-		if err != nil && !v.hasKeys(ctx) {
+		if err != nil && !hasKeys(ctx, kf) {
 			unavailable = true
 		}
 		return key, err
@@ -183,7 +183,7 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.kf != nil {
-		if v.loaded || v.storageHasKeys(ctx) {
+		if v.loaded || hasKeys(ctx, v.kf) {
 			v.loaded = true
 			return v.kf, nil
 		}
@@ -221,24 +221,20 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 	}
 	v.kf = kf
-	v.loaded = v.storageHasKeys(ctx)
+	v.loaded = hasKeys(ctx, v.kf)
 	if !v.loaded {
 		return nil, fmt.Errorf("%w: JWKS at %s yielded no keys", ErrKeysUnavailable, jwksURL)
 	}
 	return kf, nil
 }
 
-func (v *Verifier) hasKeys(ctx context.Context) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.storageHasKeys(ctx)
-}
-
-func (v *Verifier) storageHasKeys(ctx context.Context) bool {
-	if v.kf == nil {
+// hasKeys reports whether kf holds any key: without one, a token cannot be
+// judged (503), rather than judged invalid (401).
+func hasKeys(ctx context.Context, kf keyfunc.Keyfunc) bool {
+	if kf == nil {
 		return false
 	}
-	all, err := v.kf.Storage().KeyReadAll(ctx)
+	all, err := kf.Storage().KeyReadAll(ctx)
 	return err == nil && len(all) > 0
 }
 
