@@ -52,8 +52,14 @@ FUZZ_TARGETS := ./internal/apigw:FuzzHandle ./internal/identity:FuzzVerify
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 10s
 
+# The CPU-share benchmark's smoke run needs root and a writable cgroup-v1
+# CPU controller (these machines and CI have both). Elsewhere make test says
+# so in one line and leaves it out; make bench on such a machine runs it.
+CPUSHARE_SKIP := $(shell [ -w /sys/fs/cgroup/cpu ] || echo "-skip '^TestColdCPUShare$$'")
+
 test: pytools tools vet
-	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) -race -count=1 -timeout 8m ./...
+	@[ -z "$(CPUSHARE_SKIP)" ] || echo "make test: TestColdCPUShare left out: it needs root and a writable /sys/fs/cgroup/cpu (cgroup v1); make bench runs it"
+	PATH="$(PYTOOLS_PATH)$$PATH" AWS_LAMBDA_RIE=$(RIE) $(GO) test $(INTEGRATION) $(CPUSHARE_SKIP) -race -count=1 -timeout 8m ./...
 	PATH="$(PYTOOLS_PATH)$$PATH" $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 
