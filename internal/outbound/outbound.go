@@ -40,8 +40,10 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// PreconnectMaxAge is how long a connection opened by Preconnect waits
 	// for a request to take it; older, it is closed and the request dials
-	// anew (the server may have dropped it). Default 1 s: a cold start's
-	// first request follows init within milliseconds.
+	// anew (the server may have dropped it). Counted from the handshake.
+	// Default 10 s: a cold start's first request follows init within a
+	// few seconds at most (init waits up to 2 s for its fetches), and
+	// servers keep idle TLS connections far longer.
 	PreconnectMaxAge time.Duration
 }
 
@@ -64,7 +66,7 @@ func NewClient(o Options) *http.Client {
 		o.MaxIdlePerHost = 4
 	}
 	if o.PreconnectMaxAge <= 0 {
-		o.PreconnectMaxAge = time.Second
+		o.PreconnectMaxAge = 10 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	tlsConfig := &tls.Config{
@@ -76,7 +78,10 @@ func NewClient(o Options) *http.Client {
 		NextProtos:         []string{"h2", "http/1.1"},
 	}
 	tlsDial := &tlsDialer{
-		dialer: dialer, config: tlsConfig, handshakeTimeout: o.DialTimeout + time.Second,
+		// Its own copy: net/http writes NextProtos into the transport's on
+		// first use, which would race a Preconnect reading it. Clone keeps
+		// the session cache shared.
+		dialer: dialer, config: tlsConfig.Clone(), handshakeTimeout: o.DialTimeout + time.Second,
 		maxAge: o.PreconnectMaxAge, ready: map[string]readyConn{},
 	}
 	transport := &http.Transport{
@@ -132,6 +137,9 @@ func (c capped) RoundTrip(req *http.Request) (*http.Response, error) {
 func (c capped) CloseIdleConnections() {
 	if ci, ok := c.next.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
+	}
+	if c.tls != nil {
+		c.tls.closeReady() // a preconnected connection no request took
 	}
 }
 
@@ -190,6 +198,17 @@ func (d *tlsDialer) dial(ctx context.Context, network, addr string) (net.Conn, e
 		r.conn.Close()
 	}
 	return d.handshake(ctx, network, addr)
+}
+
+// closeReady closes the connections no request took.
+func (d *tlsDialer) closeReady() {
+	d.mu.Lock()
+	ready := d.ready
+	d.ready = map[string]readyConn{}
+	d.mu.Unlock()
+	for _, r := range ready {
+		r.conn.Close()
+	}
 }
 
 func (d *tlsDialer) preconnect(ctx context.Context, addr string) error {

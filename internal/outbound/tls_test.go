@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,6 +104,7 @@ type peer struct {
 	requests      atomic.Int64
 	sawKey        atomic.Bool
 	conns         atomic.Int64
+	closed        atomic.Int64
 	handshakeOnly atomic.Int64
 }
 
@@ -119,8 +121,11 @@ func startPeer(t *testing.T, cert tls.Certificate, handler http.HandlerFunc) *pe
 	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	p.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
+		switch s {
+		case http.StateNew:
 			p.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			p.closed.Add(1)
 		}
 	}
 	p.srv.StartTLS()
@@ -312,6 +317,36 @@ func TestPreconnectedConnectionIsUsed(t *testing.T) {
 				t.Errorf("%d connections, want %d", got, tc.wantConns)
 			}
 		})
+	}
+}
+
+// TestPreconnectWhileRequesting: Warm may run while a request is made (go
+// test -race watches the TLS settings both read), and a warmed connection
+// that no request took is closed by CloseIdleConnections, not leaked.
+func TestPreconnectWhileRequesting(t *testing.T) {
+	s := startServers(t)
+	client := outbound.NewClient(outbound.Options{RootCAs: s.trustedCA.pool()})
+	sc := sentiance.New(s.trusted.srv.URL, client, sentiance.Options{Attempts: 1})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sc.Warm(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() {
+		if _, err := sc.AuthCode(ctx, testKey, "user-1"); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	client.CloseIdleConnections()
+	opened := s.trusted.conns.Load()
+	for deadline := time.Now().Add(5 * time.Second); s.trusted.closed.Load() < opened; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections still open after CloseIdleConnections", opened-s.trusted.closed.Load(), opened)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
