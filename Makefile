@@ -95,12 +95,13 @@ size:
 	$(GO) test $(INTEGRATION) -count=1 -run '^TestBuildTarget$$' -v ./internal/deployment | grep 'bootstrap:'
 
 # Checks a deployed stack with your AWS credentials and says what to fix:
-#   make doctor STACK=sentiance-auth-code [TOKEN=<a user's JWT>] [CALL=1] [REGION=eu-west-1]
-# TOKEN reaches the doctor through the environment (AUTHCODE_TOKEN), never
-# its command line; an exported AUTHCODE_TOKEN works too. Built, then run
+#   export AUTHCODE_TOKEN=<a user's JWT>   # optional: the token checks
+#   make doctor STACK=sentiance-auth-code [CALL=1] [REGION=eu-west-1]
+# The token comes only from the environment: on make's command line (or the
+# doctor's) anyone on the machine could read it in the process list. Built, then run
 # (not go run), so its exit code and output are its own.
 .PHONY: doctor
 doctor:
-	@if [ -z "$(STACK)" ]; then echo "usage: make doctor STACK=<stack name> [TOKEN=...] [CALL=1] [REGION=...]" >&2; exit 2; fi
+	@if [ -z "$(STACK)" ]; then echo "usage: [AUTHCODE_TOKEN=...] make doctor STACK=<stack name> [CALL=1] [REGION=...]" >&2; exit 2; fi
 	@$(GO) build -o $(TOOLS_BIN)/doctor ./functions/doctor
-	@AUTHCODE_TOKEN="$${TOKEN:-$${AUTHCODE_TOKEN:-}}" $(TOOLS_BIN)/doctor -stack '$(STACK)' $(if $(CALL),-call) $(if $(REGION),-region '$(REGION)')
+	@$(TOOLS_BIN)/doctor -stack '$(STACK)' $(if $(CALL),-call) $(if $(REGION),-region '$(REGION)')

@@ -141,7 +141,7 @@ func TestDiagnoses(t *testing.T) {
 			name:   "stack-created secret without a value",
 			mutate: func(t *testing.T, f *fixture) { f.secrets[secretARN] = nil },
 			check:  "secret",
-			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --secret-id " + secretARN, `'{"user_link_api_key":"<key>","expires_at":"<YYYY-MM-DD>"}'`},
+			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --region eu-west-1 --secret-id " + secretARN, `'{"user_link_api_key":"<key>","expires_at":"<YYYY-MM-DD>"}'`},
 		},
 		{
 			name:   "empty secret",

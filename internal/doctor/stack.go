@@ -85,8 +85,12 @@ func (d *doctor) checkStack(ctx context.Context) bool {
 }
 
 // putKey is the command that stores the key, with a placeholder for it.
-func putKey(id string) string {
-	return fmt.Sprintf(`aws secretsmanager put-secret-value --secret-id %s --secret-string '{"%s":"<key>","%s":"<YYYY-MM-DD>"}'`, id, config.DefaultSecretField, secret.ExpiryField)
+func (d *doctor) putKey(id string) string {
+	region := ""
+	if d.o.Region != "" {
+		region = " --region " + d.o.Region // the secret's, which may not be the shell's default
+	}
+	return fmt.Sprintf(`aws secretsmanager put-secret-value%s --secret-id %s --secret-string '{"%s":"<key>","%s":"<YYYY-MM-DD>"}'`, region, id, config.DefaultSecretField, secret.ExpiryField)
 }
 
 // checkSecret judges the secret by the function's own parse.
@@ -106,7 +110,7 @@ func (d *doctor) checkSecret(ctx context.Context) {
 	switch {
 	case errors.As(err, &notFound):
 		// Also what a secret the stack created answers until a key is put in.
-		d.fail("secret", "secret %s has no value yet (or does not exist), so the API answers 503 key_unavailable: put the key in with %s (the stack's PutKeyCommand output)", id, putKey(id))
+		d.fail("secret", "secret %s has no value yet (or does not exist), so the API answers 503 key_unavailable: put the key in with %s (the stack's PutKeyCommand output)", id, d.putKey(id))
 		return
 	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException":
 		d.fail("secret", "your AWS credentials may not read secret %s (%s): run the doctor with credentials allowed secretsmanager:GetSecretValue on it", id, apiErr.ErrorCode())
@@ -115,24 +119,24 @@ func (d *doctor) checkSecret(ctx context.Context) {
 		d.fail("secret", "could not read secret %s: %v", id, err)
 		return
 	case out.SecretString == nil:
-		d.fail("secret", "secret %s holds binary data; the function reads the string value: put the key in with %s", id, putKey(id))
+		d.fail("secret", "secret %s holds binary data; the function reads the string value: put the key in with %s", id, d.putKey(id))
 		return
 	}
 	field := config.DefaultSecretField
 	key, err := secret.Parse(aws.ToString(out.SecretString), field)
 	switch {
 	case errors.Is(err, secret.ErrNotJSON):
-		d.fail("secret", "secret %s starts with { but is not valid JSON: store it as {\"%s\":\"<key>\"} with %s", id, field, putKey(id))
+		d.fail("secret", "secret %s starts with { but is not valid JSON: store it as {\"%s\":\"<key>\"} with %s", id, field, d.putKey(id))
 		return
 	case errors.Is(err, secret.ErrNoField):
-		d.fail("secret", "secret %s is JSON without a non-empty %q field (its fields: %s): store the key under %q with %s", id, field, fieldNames(aws.ToString(out.SecretString)), field, putKey(id))
+		d.fail("secret", "secret %s is JSON without a non-empty %q field (its fields: %s): store the key under %q with %s", id, field, fieldNames(aws.ToString(out.SecretString)), field, d.putKey(id))
 		return
 	case err != nil:
-		d.fail("secret", "secret %s is empty, so the API answers 503 key_unavailable: put the key in with %s", id, putKey(id))
+		d.fail("secret", "secret %s is empty, so the API answers 503 key_unavailable: put the key in with %s", id, d.putKey(id))
 		return
 	}
 	if problem := keyProblem(key); problem != "" {
-		d.fail("secret", "the key in secret %s %s: put the Sentiance user_link key alone in with %s", id, problem, putKey(id))
+		d.fail("secret", "the key in secret %s %s: put the Sentiance user_link key alone in with %s", id, problem, d.putKey(id))
 		return
 	}
 	d.ok("secret", "secret %s holds a key in field %q: length %d, ends in …%s", id, field, len(key), key[len(key)-4:])
@@ -144,12 +148,12 @@ func (d *doctor) checkSecret(ctx context.Context) {
 // secret.WarnDaysBeforeExpiry days, has expired, or its expiry is unreadable.
 func (d *doctor) checkExpiry(id, value, field string) {
 	expires, err := secret.Expiry(value, field)
-	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", putKey(id))
+	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", d.putKey(id))
 	switch days := secret.DaysLeft(expires, d.o.Now()); {
 	case err != nil:
-		d.fail("expiry", "secret %s has an expires_at the function cannot read (%v): write it as YYYY-MM-DD or RFC 3339 with %s", id, err, putKey(id))
+		d.fail("expiry", "secret %s has an expires_at the function cannot read (%v): write it as YYYY-MM-DD or RFC 3339 with %s", id, err, d.putKey(id))
 	case expires.IsZero():
-		d.ok("expiry", "secret %s has no expires_at, so nothing warns before the key expires (one year after it was created): add it with %s", id, putKey(id))
+		d.ok("expiry", "secret %s has no expires_at, so nothing warns before the key expires (one year after it was created), and with AlarmEmail set KeyExpiryNotWatchedAlarm fires after a day of codes: add it with %s", id, d.putKey(id))
 	case days < 0:
 		d.fail("expiry", "the key expired %d days ago (%s): Sentiance refuses it; %s", -days, expires.Format(time.DateOnly), fix)
 	case days < secret.WarnDaysBeforeExpiry:
