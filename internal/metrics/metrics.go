@@ -23,7 +23,7 @@ const (
 	Denied           = "Denied"           // 4xx answers, by Reason
 	Failed           = "Failed"           // 5xx answers, by Reason
 	SentianceLatency = "SentianceLatency" // per Sentiance call, milliseconds
-	SentianceErrors  = "SentianceErrors"  // Sentiance calls without a 200, by Status (0: no answer)
+	SentianceErrors  = "SentianceErrors"  // Sentiance calls without a 200, by Status ("none": no answer)
 	KeyRejected      = "KeyRejected"      // Sentiance answered 401/403 to the key
 	SecretFetches    = "SecretFetches"    // Secrets Manager fetches, by Outcome
 	RateLimitErrors  = "RateLimitErrors"  // per-user limit checks that failed
