@@ -123,7 +123,7 @@ func (d *doctor) checkSecret(ctx context.Context) {
 		return
 	}
 	field := config.DefaultSecretField
-	key, err := secret.Parse(aws.ToString(out.SecretString), field)
+	v, err := secret.Parse(aws.ToString(out.SecretString), field)
 	switch {
 	case errors.Is(err, secret.ErrNotJSON):
 		d.fail("secret", "secret %s starts with { but is not valid JSON: store it as {\"%s\":\"<key>\"} with %s", id, field, d.putKey(id))
@@ -135,19 +135,20 @@ func (d *doctor) checkSecret(ctx context.Context) {
 		d.fail("secret", "secret %s is empty, so the API answers 503 key_unavailable: put the key in with %s", id, d.putKey(id))
 		return
 	}
+	key := v.Key
 	if problem := keyProblem(key); problem != "" {
 		d.fail("secret", "the key in secret %s %s: put the Sentiance user_link key alone in with %s", id, problem, d.putKey(id))
 		return
 	}
 	d.ok("secret", "secret %s holds a key in field %q: length %d, ends in …%s", id, field, len(key), key[len(key)-4:])
-	d.checkExpiry(id, aws.ToString(out.SecretString), field)
+	d.checkExpiry(id, v)
 }
 
 // checkExpiry reads the key's expires_at as the function does and fails
 // when the function would warn: the key expires within
 // secret.WarnDaysBeforeExpiry days, has expired, or its expiry is unreadable.
-func (d *doctor) checkExpiry(id, value, field string) {
-	expires, err := secret.Expiry(value, field)
+func (d *doctor) checkExpiry(id string, v secret.Value) {
+	expires, err := v.Expires, v.ExpiryErr
 	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", d.putKey(id))
 	switch days := secret.DaysLeft(expires, d.o.Now()); {
 	case err != nil:

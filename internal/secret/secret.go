@@ -207,19 +207,19 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get secret %s: %w", c.opts.SecretID, err)
 	}
-	v, err := parse(aws.ToString(out.SecretString), c.opts.Field)
+	v, err := Parse(aws.ToString(out.SecretString), c.opts.Field)
 	if err != nil {
 		return "", fmt.Errorf("secret %s: %w", c.opts.SecretID, err)
 	}
 	c.mu.Lock()
 	now := c.opts.Now()
-	c.key = v.key
-	c.keyExpires = v.expires
+	c.key = v.Key
+	c.keyExpires = v.Expires
 	c.expires = now.Add(c.opts.TTL)
 	c.retryAt = time.Time{}
 	c.mu.Unlock()
 	c.opts.Metrics.SecretFetch(c.reportExpiry(v, now))
-	return v.key, nil
+	return v.Key, nil
 }
 
 // reportExpiry tells how long the loaded key has left: the metric on every
@@ -227,12 +227,12 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 // WarnDaysBeforeExpiry days, an error once expired. Without a readable
 // expires_at it says so once per distinct condition. It returns the fetch's
 // outcome. It never mentions the key.
-func (c *Cache) reportExpiry(v value, now time.Time) metrics.FetchOutcome {
+func (c *Cache) reportExpiry(v Value, now time.Time) metrics.FetchOutcome {
 	note := ""
 	switch {
-	case v.expiryErr != nil:
+	case v.ExpiryErr != nil:
 		note = "bad:" + v.rawExpiry
-	case v.expires.IsZero():
+	case v.Expires.IsZero():
 		note = "none"
 	}
 	c.mu.Lock()
@@ -242,24 +242,24 @@ func (c *Cache) reportExpiry(v value, now time.Time) metrics.FetchOutcome {
 
 	log := c.opts.Logger
 	switch {
-	case v.expiryErr != nil:
+	case v.ExpiryErr != nil:
 		if !first {
 			return metrics.FetchOK
 		}
 		// The value is not logged: it is free text next to the key and
 		// could be the key pasted into the wrong field.
 		log.Warn("the secret's expires_at cannot be read; the key's expiry is not watched",
-			"field", ExpiryField, "error", v.expiryErr.Error())
+			"field", ExpiryField, "error", v.ExpiryErr.Error())
 		return metrics.FetchBadExpiry
-	case v.expires.IsZero():
+	case v.Expires.IsZero():
 		if first {
 			log.Info("the secret has no expires_at; the key's expiry is not watched", "field", ExpiryField)
 		}
 		return metrics.FetchOK
 	}
-	days := DaysLeft(v.expires, now)
+	days := DaysLeft(v.Expires, now)
 	c.opts.Metrics.KeyDaysToExpiry(float64(days))
-	attrs := []any{"expires_at", v.expires.UTC().Format(time.RFC3339), "days_left", days}
+	attrs := []any{"expires_at", v.Expires.UTC().Format(time.RFC3339), "days_left", days}
 	switch {
 	case days < 0:
 		log.Error("the Sentiance user_link key has expired; put a new key into the secret", attrs...)
@@ -313,59 +313,45 @@ func (c *Cache) staleKey() string {
 	return c.key
 }
 
-// value is what one secret string holds.
-type value struct {
-	key       string
-	expires   time.Time // zero when expires_at is absent or unreadable
-	expiryErr error     // expires_at present but unreadable (wraps ErrBadExpiry)
+// Value is what one secret string holds: the key and, when the secret
+// carries expires_at, the key's expiry.
+type Value struct {
+	Key       string
+	Expires   time.Time // zero when expires_at is absent or unreadable
+	ExpiryErr error     // expires_at present but unreadable (wraps ErrBadExpiry)
 	rawExpiry string    // the unreadable expires_at, only to say it once
 }
 
 // Parse takes the key from a secret string: a JSON object's field, or the
-// whole string when it is not a JSON object. Its errors wrap ErrEmpty.
-func Parse(secret, field string) (string, error) {
-	v, err := parse(secret, field)
-	return v.key, err
-}
-
-// Expiry is what a secret string says of its key's expiry: when (zero
-// without expires_at) or why expires_at cannot be read (wraps ErrBadExpiry).
-// The doctor reports it as the function would.
-func Expiry(secret, field string) (time.Time, error) {
-	v, err := parse(secret, field)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return v.expires, v.expiryErr
-}
-
-// parse is Parse with the expiry: a JSON object may also carry expires_at;
-// an unreadable one does not fail the parse, since the key itself is fine.
-func parse(secret, field string) (value, error) {
+// whole string when it is not a JSON object; its errors wrap ErrEmpty. A
+// JSON object may also carry expires_at: an unreadable one does not fail
+// the parse (the key itself is fine) but is reported in ExpiryErr. The
+// cache and the doctor both read secrets with it.
+func Parse(secret, field string) (Value, error) {
 	secret = strings.TrimSpace(secret)
 	if !strings.HasPrefix(secret, "{") {
 		if secret == "" {
-			return value{}, ErrEmpty
+			return Value{}, ErrEmpty
 		}
-		return value{key: secret}, nil
+		return Value{Key: secret}, nil
 	}
 	var fields map[string]any
 	if err := json.Unmarshal([]byte(secret), &fields); err != nil {
-		return value{}, fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
+		return Value{}, fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
 	}
 	s, ok := fields[field].(string)
 	if !ok || strings.TrimSpace(s) == "" {
-		return value{}, fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
+		return Value{}, fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
 	}
-	v := value{key: strings.TrimSpace(s)}
+	v := Value{Key: strings.TrimSpace(s)}
 	switch raw := fields[ExpiryField].(type) {
 	case nil: // absent or null: expiry not given
 	case string:
-		if v.expires, v.expiryErr = ParseExpiry(raw); v.expiryErr != nil {
+		if v.Expires, v.ExpiryErr = ParseExpiry(raw); v.ExpiryErr != nil {
 			v.rawExpiry = raw
 		}
 	default:
-		v.expiryErr = fmt.Errorf("%w: not a string", ErrBadExpiry)
+		v.ExpiryErr = fmt.Errorf("%w: not a string", ErrBadExpiry)
 		v.rawExpiry = fmt.Sprint(raw)
 	}
 	return v, nil

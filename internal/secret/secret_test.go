@@ -198,7 +198,8 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := secret.Parse(tt.value, "user_link_api_key")
+			v, err := secret.Parse(tt.value, "user_link_api_key")
+			got := v.Key
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || !errors.Is(err, secret.ErrEmpty) {
 					t.Fatalf("err = %v, want %v (and ErrEmpty)", err, tt.wantErr)
