@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,8 @@ func (l *Lambda) Invoke(t testing.TB, event any) []byte {
 	}
 	l.invoke.Lock()
 	defer l.invoke.Unlock()
+	ended := strings.Count(l.out.String(), invocationEnd)
+	defer l.awaitEnd(ended+1, 2*time.Second)
 	client := &http.Client{Timeout: 60 * time.Second}
 	resp, err := client.Post(l.URL+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -196,6 +199,21 @@ func (l *Lambda) Invoke(t testing.TB, event any) []byte {
 		t.Fatalf("testenv: invoke: emulator answered %s: %s; emulator output:\n%s", resp.Status, out, l.out.tail(4000))
 	}
 	return out
+}
+
+// invocationEnd starts the line the emulator prints after each invocation,
+// at every LOG_LEVEL. The bootstrap's output reaches the same pipe before
+// it, so once it has been read, Logs holds all the invocation wrote.
+const invocationEnd = "END RequestId: "
+
+// awaitEnd waits, at most timeout, until the output holds n END lines, so
+// a test reading Logs after Invoke sees every line of the invocation (the
+// pipe is copied into the buffer asynchronously). An invocation that ends
+// without one (a crash) just returns after the timeout.
+func (l *Lambda) awaitEnd(n int, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); strings.Count(l.out.String(), invocationEnd) < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Logs returns everything the emulator and the bootstrap have written to
