@@ -34,7 +34,7 @@ func main() {
 		fail(err.Error())
 	}
 	fn.Prefetch(ctx, app.PrefetchTimeout)
-	lambda.Start(fn.Handler.Handle)
+	lambda.Start(fn.Function.Handle)
 }
 
 // gcPercent lets the heap grow to 5× what is live before a collection,

@@ -1,76 +1,28 @@
 package main
 
 import (
-	"net"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
-// lambdaRuntime is the environment of a Lambda runtime whose API is never
-// reached: the configuration fails first.
-const lambdaRuntime = "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9 "
-
-// Bad configuration stops the function at start with one line naming the
-// variable and exit code 2.
-func TestBootstrapBadConfig(t *testing.T) {
-	bootstrap := testenv.BuildBootstrap(t, "./functions/authcode")
-	tests := []struct{ name, env, variable string }{
-		{"no secret", "", "USER_LINK_SECRET_ID"},
-		{"bad region", "USER_LINK_SECRET_ID=x SENTIANCE_REGION=mars", "SENTIANCE_REGION"},
-		{"plain http upstream", "USER_LINK_SECRET_ID=x SENTIANCE_API_URL=http://example.com", "SENTIANCE_API_URL"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			testenv.CheckOneLineExit(t, lambdaRuntime+tt.env, tt.variable, bootstrap)
-		})
-	}
-}
-
-// The deployed artifact is only the Lambda: started outside the Lambda
-// runtime, or with -local (local mode's old switch), it serves nothing and
-// says in one line where local mode is.
-func TestOnlyUnderTheLambdaRuntime(t *testing.T) {
-	bootstrap := testenv.BuildBootstrap(t, "./functions/authcode")
-	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	local := "LOCAL_ADDR=" + addr + " USER_LINK_SECRET_ID=x"
-	tests := []struct {
-		name, env string
-		args      []string
-	}{
-		{"no Lambda runtime", local, nil},
-		{"-local", local, []string{"-local"}},
-		{"-local under a Lambda runtime", lambdaRuntime + local, []string{"-local"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			testenv.CheckOneLineExit(t, tt.env, "make run", bootstrap, tt.args...)
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				t.Fatalf("something listens on %s (LOCAL_ADDR)", addr)
-			}
-		})
-	}
-}
-
-// Nothing that mints tokens or fakes Sentiance is linked into the artifact.
+// Nothing that mints tokens or fakes Sentiance is linked into the artifact:
+// none of the developer tools, the test harness, or a test library.
 func TestArtifactHoldsNoDevelopmentTools(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	deps := strings.Fields(string(out))
-	const mod = "github.com/sentiance-authcode/backend/internal/"
-	if !slices.Contains(deps, mod+"app") {
+	const mod = "github.com/sentiance-authcode/backend/"
+	if !slices.Contains(deps, mod+"internal/app") {
 		t.Fatalf("go list -deps does not list internal/app; the check below would prove nothing:\n%s", out)
 	}
-	for _, banned := range []string{"local", "devidp", "devsentiance", "testenv"} {
-		if slices.Contains(deps, mod+banned) {
-			t.Errorf("the Lambda artifact links internal/%s", banned)
+	for _, dep := range deps {
+		if strings.HasPrefix(dep, mod+"devtools/") || strings.HasPrefix(dep, mod+"tests/") ||
+			dep == "testing" || dep == "net/http/httptest" {
+			t.Errorf("the Lambda artifact links %s", dep)
 		}
 	}
 }

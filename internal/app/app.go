@@ -1,8 +1,9 @@
-// Package app is the one place that assembles the function from its
-// configuration: the key source, the token verifier, the Sentiance client,
-// the rate limiter, the use case and the API Gateway adapter. The Lambda,
-// local mode and the tests all build it here, so they run the same code;
-// every outside dependency can be replaced through Options.
+// Package app is the one place that assembles the function: it reads the
+// configuration from the environment (Load) and builds the key source, the
+// token verifier, the Sentiance client, the per-user limit and the request
+// path from it (New). The Lambda, local mode and the tests all build the
+// function here, so they run the same code; every outside dependency can be
+// replaced through Options.
 package app
 
 import (
@@ -18,14 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/sentiance-authcode/backend/internal/apigw"
 	"github.com/sentiance-authcode/backend/internal/authcode"
-	"github.com/sentiance-authcode/backend/internal/config"
 	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/logging"
 	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/outbound"
-	"github.com/sentiance-authcode/backend/internal/ratelimit"
 	"github.com/sentiance-authcode/backend/internal/secret"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
@@ -38,14 +35,14 @@ const PrefetchTimeout = 2 * time.Second
 // Options are the function's outside dependencies; each nil one takes the
 // production default.
 type Options struct {
-	Logger  *slog.Logger     // default: discard
-	Metrics metrics.Observer // default: metrics.Nop
+	Logger  *slog.Logger // default: discard
+	Metrics *metrics.EMF // default: none counted
 	// SecretsManager reads the key; default: the SDK client from the AWS
 	// default configuration.
 	SecretsManager secret.API
 	// DynamoDB counts per-user limits when cfg.RateLimitTable is set;
 	// default: the SDK client from the AWS default configuration.
-	DynamoDB ratelimit.DynamoAPI
+	DynamoDB authcode.DynamoAPI
 	// Transport carries the calls to Sentiance and the identity provider,
 	// under outbound's limits; default: outbound's own.
 	Transport http.RoundTripper
@@ -54,7 +51,7 @@ type Options struct {
 
 // App is the built function.
 type App struct {
-	Handler *apigw.Handler
+	Function *authcode.Function
 
 	keys      *secret.Cache
 	verifier  *identity.Verifier // nil without in-function verification
@@ -66,24 +63,21 @@ type App struct {
 // it: JSON logs and EMF metrics on stdout. Its errors are configuration
 // errors, one line each.
 func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer) (*App, error) {
-	cfg, err := config.Load(getenv)
+	cfg, err := Load(getenv)
 	if err != nil {
 		return nil, err
 	}
 	return New(ctx, cfg, Options{
-		Logger:  logging.New(stdout, getenv("AWS_LAMBDA_LOG_LEVEL")),
-		Metrics: metrics.New(stdout, cfg.MetricsNamespace, nil),
+		Logger:  NewLogger(stdout, getenv("AWS_LAMBDA_LOG_LEVEL")),
+		Metrics: metrics.New(stdout, cfg.MetricsNamespace),
 	})
 }
 
 // New builds the function. Its only error is an unusable AWS configuration
 // when an AWS client must be made; it does no network I/O.
-func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+func New(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Metrics == nil {
-		o.Metrics = metrics.Nop{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -104,49 +98,46 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		}
 	}
 	a := &App{keys: secret.New(o.SecretsManager, secret.Options{
-		SecretID: cfg.SecretID, Field: cfg.SecretField, TTL: cfg.SecretTTL,
-		Logger: o.Logger, Now: o.Now, Metrics: o.Metrics,
+		SecretID: cfg.SecretID, TTL: cfg.SecretTTL, Logger: o.Logger, Now: o.Now, Metrics: o.Metrics,
 	})}
 
 	var verifier authcode.TokenVerifier
 	if cfg.VerifiesTokens() {
-		jwksClient := a.client(outbound.Options{MaxBody: identity.MaxJWKSBytes, Base: o.Transport})
 		a.verifier = identity.NewVerifier(identity.VerifierOptions{
-			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms,
-			JWKSURL: cfg.JWKSURL, Logger: o.Logger, Client: jwksClient,
+			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms, JWKSURL: cfg.JWKSURL,
+			Client: a.client(identity.MaxJWKSBytes, o.Transport), Logger: o.Logger, Now: o.Now,
 		})
 		verifier = a.verifier
 	}
 
-	var limiter authcode.RateLimiter
+	var limiter authcode.Limiter
 	switch {
 	case limitTable:
-		limiter = ratelimit.NewDynamo(o.DynamoDB, cfg.RateLimitTable, *cfg.RateLimit, o.Now)
+		limiter = authcode.NewDynamoLimiter(o.DynamoDB, cfg.RateLimitTable, *cfg.RateLimit, o.Now)
 	case cfg.RateLimit != nil:
-		limiter = ratelimit.NewMemory(*cfg.RateLimit, o.Now) // one local process
+		limiter = authcode.NewMemoryLimiter(*cfg.RateLimit, o.Now) // one local process
 	}
 
-	sentianceClient := a.client(outbound.Options{Base: o.Transport})
-	a.sentiance = sentiance.New(cfg.SentianceBaseURL, sentianceClient, sentiance.Options{Metrics: o.Metrics})
-	svc := authcode.New(authcode.Options{
+	a.sentiance = sentiance.New(cfg.SentianceBaseURL, a.client(0, o.Transport), o.Metrics)
+	a.Function = authcode.New(authcode.Options{
 		Verifier:          verifier,
 		Keys:              a.keys,
 		Sentiance:         a.sentiance,
+		Limiter:           limiter,
+		LimiterFailClosed: cfg.RateLimitFailClosed,
 		ExternalIDClaim:   cfg.ExternalIDClaim,
 		PlatformURL:       cfg.SentianceBaseURL,
 		AppID:             cfg.SentianceAppID,
 		Logger:            o.Logger,
 		Metrics:           o.Metrics,
-		Limiter:           limiter,
-		LimiterFailClosed: cfg.RateLimitFailClosed,
 	})
-	a.Handler = apigw.NewHandler(svc, apigw.Options{Logger: o.Logger, Metrics: o.Metrics})
 	return a, nil
 }
 
-// client makes an outbound client and remembers it for Close.
-func (a *App) client(o outbound.Options) *http.Client {
-	c := outbound.NewClient(o)
+// client makes an outbound client, with the function's timeout as its
+// backstop, and remembers it for Close.
+func (a *App) client(maxBody int64, base http.RoundTripper) *http.Client {
+	c := outbound.NewClient(outbound.Options{MaxBody: maxBody, Timeout: authcode.Timeout, Base: base})
 	a.clients = append(a.clients, c)
 	return c
 }

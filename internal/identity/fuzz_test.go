@@ -12,8 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sentiance-authcode/backend/devtools/devidp"
 	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 // Token shapes of FuzzVerify (mode % 3).
@@ -36,11 +36,8 @@ const (
 //     aud) accepted, exp present and not past, nbf and iat not in the
 //     future (60 s leeway), and the claims returned are the payload's.
 func FuzzVerify(f *testing.F) {
-	iss := testenv.StartIssuer(f)
-	v := identity.NewVerifier(identity.VerifierOptions{
-		Issuer: iss.URL, Audiences: []string{audience, "second-app"}, Algorithms: []string{"RS256", "ES256"}, FetchTimeout: time.Second,
-	})
-	f.Cleanup(v.Close)
+	iss := devidp.Start(f, false)
+	v := newVerifier(f, iss.URL, nil)
 	if err := v.Warm(context.Background()); err != nil {
 		f.Fatal(err)
 	}

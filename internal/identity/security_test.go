@@ -17,47 +17,17 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sentiance-authcode/backend/devtools/devidp"
 	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
-
-// TestWycheproofES256 runs every Wycheproof ECDSA P-256 / SHA-256 P1363
-// vector through golang-jwt's SigningMethodES256.Verify, the call the
-// verifier makes for an ES256 token (with the signing input in place of the
-// vector's message): every valid vector must verify, every invalid one
-// (r = s = 0 in tcId 11, r or s out of range, wrong sizes, ...) must not.
-// This proves the library path itself; internal/apigw's
-// TestWycheproofTokens shows the same signatures refused inside tokens.
-func TestWycheproofES256(t *testing.T) {
-	vectors := testenv.WycheproofECDSAP256(t)
-	var valid, invalid int
-	for _, v := range vectors {
-		err := jwt.SigningMethodES256.Verify(string(v.Msg), v.Sig, v.Key)
-		switch {
-		case v.Valid && err != nil:
-			t.Errorf("tcId %d (%s): valid vector refused: %v", v.TcID, v.Comment, err)
-		case !v.Valid && err == nil:
-			t.Errorf("tcId %d (%s, flags %v): invalid vector accepted", v.TcID, v.Comment, v.Flags)
-		}
-		if v.Valid {
-			valid++
-		} else {
-			invalid++
-		}
-	}
-	if valid == 0 || invalid == 0 {
-		t.Fatalf("ran %d valid and %d invalid vectors", valid, invalid)
-	}
-	t.Logf("%d valid vectors verified, %d invalid refused", valid, invalid)
-}
 
 // ECDSA signatures are malleable: (r, n-s) verifies whenever (r, s) does.
 // That is no forgery (it needs a genuine signature first), but it means a
 // token's text is not unique; nothing here uses a token string as a key
 // (no replay cache, no logging of tokens), and this test records the fact.
 func TestES256Malleability(t *testing.T) {
-	iss := testenv.StartIssuer(t)
-	v := newVerifier(t, iss, nil)
+	iss := devidp.Start(t, false)
+	v := newVerifier(t, iss.URL, nil)
 	tok := iss.TokenES256(t, jwt.MapClaims{"sub": "user-1", "aud": audience})
 	i := strings.LastIndex(tok, ".")
 	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
@@ -76,8 +46,8 @@ func TestES256Malleability(t *testing.T) {
 // The leeway on exp, nbf and iat is capped at a minute whatever the
 // options say, so a misconfiguration cannot revive expired tokens.
 func TestLeewayIsCapped(t *testing.T) {
-	iss := testenv.StartIssuer(t)
-	v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.Leeway = time.Hour })
+	iss := devidp.Start(t, false)
+	v := newVerifier(t, iss.URL, func(o *identity.VerifierOptions) { o.Leeway = time.Hour })
 	now := time.Now()
 	expired := iss.Token(t, jwt.MapClaims{"sub": "user-1", "aud": audience, "exp": now.Add(-5 * time.Minute).Unix(), "iat": now.Add(-time.Hour).Unix()})
 	if _, err := v.Verify(context.Background(), expired); !errors.Is(err, identity.ErrInvalidToken) {
@@ -112,7 +82,7 @@ func TestJWKSOutboundSafety(t *testing.T) {
 	for _, size := range []int{150_000, 150_001} {
 		for _, declared := range []bool{true, false} {
 			t.Run(fmt.Sprintf("JWKS of %d bytes, Content-Length %v", size, declared), func(t *testing.T) {
-				iss := testenv.StartIssuer(t)
+				iss := devidp.Start(t, false)
 				iss.OverrideJWKS(func(w http.ResponseWriter, r *http.Request, jwks []byte) {
 					body := pad(jwks, size)
 					if len(body) != size {
@@ -126,7 +96,7 @@ func TestJWKSOutboundSafety(t *testing.T) {
 					}
 					w.Write(body)
 				})
-				v := newVerifier(t, iss, nil) // Client nil: the verifier's own default client
+				v := newVerifier(t, iss.URL, nil)
 				_, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "user-1", "aud": audience}))
 				if size <= 150_000 && err != nil {
 					t.Fatalf("JWKS at the cap refused: %v", err)
@@ -139,11 +109,11 @@ func TestJWKSOutboundSafety(t *testing.T) {
 	}
 	t.Run("JWKS redirect not followed", func(t *testing.T) {
 		target, hits := countingServer(t)
-		iss := testenv.StartIssuer(t)
+		iss := devidp.Start(t, false)
 		iss.OverrideJWKS(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 			http.Redirect(w, r, target.URL+"/jwks.json", http.StatusFound)
 		})
-		v := newVerifier(t, iss, nil)
+		v := newVerifier(t, iss.URL, nil)
 		if _, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "user-1", "aud": audience})); !errors.Is(err, identity.ErrKeysUnavailable) {
 			t.Fatalf("err = %v, want ErrKeysUnavailable", err)
 		}
@@ -155,8 +125,7 @@ func TestJWKSOutboundSafety(t *testing.T) {
 		target, hits := countingServer(t)
 		idp := httptest.NewServer(http.RedirectHandler(target.URL+"/.well-known/openid-configuration", http.StatusMovedPermanently))
 		t.Cleanup(idp.Close)
-		v := identity.NewVerifier(identity.VerifierOptions{Issuer: idp.URL, Audiences: []string{audience}, Algorithms: []string{"RS256"}})
-		t.Cleanup(v.Close)
+		v := newVerifier(t, idp.URL, nil)
 		if err := v.Warm(ctx); !errors.Is(err, identity.ErrKeysUnavailable) {
 			t.Fatalf("err = %v, want ErrKeysUnavailable", err)
 		}
@@ -172,8 +141,7 @@ func TestJWKSOutboundSafety(t *testing.T) {
 				fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, idp.URL, uri)
 			}))
 			t.Cleanup(idp.Close)
-			v := identity.NewVerifier(identity.VerifierOptions{Issuer: idp.URL, Audiences: []string{audience}, Algorithms: []string{"RS256"}})
-			t.Cleanup(v.Close)
+			v := newVerifier(t, idp.URL, nil)
 			if err := v.Warm(ctx); !errors.Is(err, identity.ErrKeysUnavailable) || !strings.Contains(err.Error(), "jwks_uri") {
 				t.Fatalf("err = %v, want ErrKeysUnavailable about jwks_uri", err)
 			}
@@ -185,7 +153,7 @@ func TestJWKSOutboundSafety(t *testing.T) {
 // refuses a token whose alg differs from the key's, and only the verifier's
 // allow-list stops our RSA key being used with an algorithm we did not allow.
 func TestAlgorithmAllowListWithoutJWKAlg(t *testing.T) {
-	iss := testenv.StartIssuer(t)
+	iss := devidp.Start(t, false)
 	iss.OverrideJWKS(func(w http.ResponseWriter, r *http.Request, jwks []byte) {
 		var set map[string][]map[string]any
 		if err := json.Unmarshal(jwks, &set); err != nil {
@@ -197,7 +165,7 @@ func TestAlgorithmAllowListWithoutJWKAlg(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(set)
 	})
-	v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.Algorithms = []string{"RS256"} })
+	v := newVerifier(t, iss.URL, func(o *identity.VerifierOptions) { o.Algorithms = []string{"RS256"} })
 	claims := jwt.MapClaims{"iss": iss.URL, "sub": "user-1", "aud": audience, "exp": time.Now().Add(time.Minute).Unix()}
 	if _, err := v.Verify(context.Background(), iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims, nil)); err != nil {
 		t.Fatalf("RS256, allowed: %v", err)
@@ -217,8 +185,8 @@ func TestAlgorithmAllowListWithoutJWKAlg(t *testing.T) {
 // (it served an empty key set), the verifier cannot judge tokens: 503
 // (ErrKeysUnavailable), not 401 for every user.
 func TestKeysGoneAfterRefresh(t *testing.T) {
-	iss := testenv.StartIssuer(t)
-	v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.UnknownKIDInterval = time.Millisecond })
+	iss := devidp.Start(t, false)
+	v := newVerifier(t, iss.URL, nil)
 	ctx := context.Background()
 	good := iss.Token(t, jwt.MapClaims{"sub": "user-1", "aud": audience})
 	if _, err := v.Verify(ctx, good); err != nil {

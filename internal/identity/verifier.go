@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
@@ -30,23 +31,40 @@ const MaxJWKSBytes = 150_000
 // MaxTokenBytes: longer tokens are refused before any parsing work.
 const MaxTokenBytes = 8 << 10
 
-// VerifierOptions configure a Verifier; zero values take the defaults.
+// DiscoveryPath is where an OpenID provider publishes its configuration,
+// under the issuer URL.
+const DiscoveryPath = "/.well-known/openid-configuration"
+
+// GatewayAlgorithms are the algorithms API Gateway's JWT authorizer
+// verifies: RSA-based ones only. Local mode's gateway and the doctor hold
+// tokens to them.
+var GatewayAlgorithms = []string{"RS256", "RS384", "RS512"}
+
+// Fixed timings of the key set. A Lambda instance is frozen between
+// requests, so refreshing on an unknown kid is what picks up a rotation.
+const (
+	// unknownKIDInterval rate-limits JWKS refreshes caused by an unknown kid.
+	unknownKIDInterval = 30 * time.Second
+	// retryInterval is how soon a JWKS that could not be loaded at all is
+	// tried again.
+	retryInterval = 2 * time.Second
+	maxLeeway     = time.Minute
+)
+
+// VerifierOptions configure a Verifier.
 type VerifierOptions struct {
 	Issuer     string   // exact iss value
 	Audiences  []string // accepted aud values (or client_id when aud is absent)
 	Algorithms []string // allow-list, e.g. RS256, ES256
 	JWKSURL    string   // empty: discovered from the issuer's OpenID configuration
 	Client     *http.Client
-	Leeway     time.Duration // clock skew allowed on exp/nbf/iat, default and max 60 s
+	// Leeway is the clock skew allowed on exp, nbf and iat: zero or more
+	// than a minute means a minute (the gateway's emulation asks for 1 ns).
+	Leeway time.Duration
 	// FetchTimeout bounds one JWKS or discovery request, default 2 s.
 	FetchTimeout time.Duration
-	// UnknownKIDInterval rate-limits JWKS refreshes caused by an unknown kid,
-	// default one per 30 s.
-	UnknownKIDInterval time.Duration
-	// RetryInterval is how soon a JWKS that could not be loaded at all is
-	// tried again, default 2 s.
-	RetryInterval time.Duration
-	Logger        *slog.Logger
+	Logger       *slog.Logger
+	Now          func() time.Time // default time.Now
 }
 
 // Verifier checks bearer tokens issued by one identity provider. It is safe
@@ -64,23 +82,14 @@ type Verifier struct {
 
 // NewVerifier returns a verifier; it does no network I/O.
 func NewVerifier(o VerifierOptions) *Verifier {
-	if o.Client == nil {
-		o.Client = outbound.NewClient(outbound.Options{MaxBody: MaxJWKSBytes})
-	}
-	if o.Leeway <= 0 || o.Leeway > time.Minute {
-		o.Leeway = time.Minute
+	if o.Leeway <= 0 || o.Leeway > maxLeeway {
+		o.Leeway = maxLeeway
 	}
 	if o.FetchTimeout <= 0 {
 		o.FetchTimeout = 2 * time.Second
 	}
-	if o.UnknownKIDInterval <= 0 {
-		o.UnknownKIDInterval = 30 * time.Second
-	}
-	if o.RetryInterval <= 0 {
-		o.RetryInterval = 2 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Verifier{
 		opts: o,
@@ -90,6 +99,7 @@ func NewVerifier(o VerifierOptions) *Verifier {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(o.Leeway),
+			jwt.WithTimeFunc(o.Now),
 		),
 	}
 }
@@ -178,20 +188,18 @@ func CheckAudience(claims map[string]any, accepted []string) error {
 }
 
 // keys returns the key source, creating it on first use and again when the
-// JWKS could never be loaded (at most once per RetryInterval).
+// JWKS could never be loaded (at most once per retryInterval).
 func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.kf != nil {
-		if v.loaded || hasKeys(ctx, v.kf) {
-			v.loaded = true
-			return v.kf, nil
-		}
-		if time.Since(v.lastInit) < v.opts.RetryInterval {
-			return nil, fmt.Errorf("%w: JWKS not loaded yet", ErrKeysUnavailable)
-		}
+	if v.kf != nil && (v.loaded || hasKeys(ctx, v.kf)) {
+		v.loaded = true
+		return v.kf, nil
 	}
-	v.lastInit = time.Now()
+	if !v.lastInit.IsZero() && v.opts.Now().Sub(v.lastInit) < retryInterval {
+		return nil, fmt.Errorf("%w: JWKS not loaded yet", ErrKeysUnavailable)
+	}
+	v.lastInit = v.opts.Now()
 	if v.stop != nil {
 		v.stop()
 	}
@@ -199,33 +207,53 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	if jwksURL == "" {
 		u, err := v.discover(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+			return nil, fmt.Errorf("%w: discovery: %w", ErrKeysUnavailable, err)
 		}
 		jwksURL = u
 	}
 	// The background refresh lives as long as the verifier, not the request.
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	v.stop = stop
+	// The first fetch runs inside NewDefaultOverrideCtx; its error, if any,
+	// says why there are no keys (the later ones are only logged).
+	var first sync.Once
+	var firstErr error
 	kf, err := keyfunc.NewDefaultOverrideCtx(bg, []string{jwksURL}, keyfunc.Override{
 		Client:            v.opts.Client,
 		HTTPTimeout:       v.opts.FetchTimeout,
 		RateLimitWaitMax:  v.opts.FetchTimeout, // never queue behind the limiter longer than a fetch
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.opts.UnknownKIDInterval), 1),
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKIDInterval), 1),
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
+				first.Do(func() { firstErr = err })
 				v.opts.Logger.WarnContext(ctx, "JWKS fetch failed", "jwks_url", u, "error", err.Error())
 			}
 		},
 	})
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 	}
+	first.Do(func() {})
 	v.kf = kf
 	v.loaded = hasKeys(ctx, v.kf)
-	if !v.loaded {
+	switch {
+	case !v.loaded && firstErr != nil:
+		return nil, fmt.Errorf("%w: JWKS at %s: %w", ErrKeysUnavailable, jwksURL, firstErr)
+	case !v.loaded:
 		return nil, fmt.Errorf("%w: JWKS at %s yielded no keys", ErrKeysUnavailable, jwksURL)
 	}
 	return kf, nil
+}
+
+// Keys returns the keys of the JWKS, loading them first if need be: the
+// doctor says which of them the gateway can use.
+func (v *Verifier) Keys(ctx context.Context) ([]jwkset.JWK, error) {
+	kf, err := v.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kf.Storage().KeyReadAll(ctx)
 }
 
 // hasKeys reports whether kf holds any key: without one, a token cannot be
@@ -243,37 +271,50 @@ func hasKeys(ctx context.Context, kf keyfunc.Keyfunc) bool {
 func (v *Verifier) discover(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.opts.FetchTimeout)
 	defer cancel()
-	u := strings.TrimRight(v.opts.Issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	d, err := Discover(ctx, v.opts.Client, v.opts.Issuer)
 	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
+		return "", err
 	}
-	resp, err := v.opts.Client.Do(req)
+	if d.Issuer != v.opts.Issuer {
+		return "", fmt.Errorf("the document names issuer %q, expected %q", d.Issuer, v.opts.Issuer)
+	}
+	if err := outbound.CheckURL(d.JWKSURI); err != nil {
+		return "", fmt.Errorf("jwks_uri %w", err)
+	}
+	return d.JWKSURI, nil
+}
+
+// Discovery is what an issuer's OpenID configuration names.
+type Discovery struct {
+	URL     string `json:"-"` // where it was read
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// Discover reads the OpenID configuration of issuer with client; it does
+// not judge what the document names. The verifier and the doctor use it.
+func Discover(ctx context.Context, client *http.Client, issuer string) (Discovery, error) {
+	d := Discovery{URL: strings.TrimRight(issuer, "/") + DiscoveryPath}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL, nil)
 	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
+		return d, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return d, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("discovery: %s answered %d", u, resp.StatusCode)
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
+		return d, fmt.Errorf("%s answered %d", d.URL, resp.StatusCode)
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", fmt.Errorf("discovery: read %s: %w", u, err)
+		return d, fmt.Errorf("read %s: %w", d.URL, err)
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return "", fmt.Errorf("discovery: %s is not JSON: %w", u, err)
+	if err := json.Unmarshal(raw, &d); err != nil || d.JWKSURI == "" {
+		return d, fmt.Errorf("%s is not an OpenID configuration (no jwks_uri)", d.URL)
 	}
-	if doc.Issuer != v.opts.Issuer {
-		return "", fmt.Errorf("discovery: %s names issuer %q, expected %q", u, doc.Issuer, v.opts.Issuer)
-	}
-	if err := outbound.CheckURL(doc.JWKSURI); err != nil {
-		return "", fmt.Errorf("discovery: jwks_uri %w", err)
-	}
-	return doc.JWKSURI, nil
+	return d, nil
 }
 
 // checkSegments refuses header or payload objects with duplicate member

@@ -4,22 +4,30 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/sentiance-authcode/backend/devtools/devidp"
 	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/testenv"
+	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
 const audience = "mobile-app"
 
-func newVerifier(t *testing.T, iss *testenv.Issuer, mod func(*identity.VerifierOptions)) *identity.Verifier {
+// newVerifier is a verifier of tokens from issuer as the function makes it
+// (a capped outbound client), changed by mod.
+func newVerifier(t testing.TB, issuer string, mod func(*identity.VerifierOptions)) *identity.Verifier {
 	t.Helper()
-	o := identity.VerifierOptions{Issuer: iss.URL, Audiences: []string{audience, "second-app"}, Algorithms: []string{"RS256", "ES256"}, FetchTimeout: time.Second}
+	o := identity.VerifierOptions{
+		Issuer: issuer, Audiences: []string{audience, "second-app"}, Algorithms: []string{"RS256", "ES256"},
+		Client: outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes}), Logger: slog.New(slog.DiscardHandler),
+	}
 	if mod != nil {
 		mod(&o)
 	}
@@ -41,7 +49,7 @@ func mustDecode(t *testing.T, s string) []byte {
 }
 
 func TestVerify(t *testing.T) {
-	iss := testenv.StartIssuer(t)
+	iss := devidp.Start(t, false)
 	now := time.Now()
 	claims := func(kv ...any) jwt.MapClaims {
 		c := jwt.MapClaims{"iss": iss.URL, "sub": "user-1", "aud": audience, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
@@ -113,7 +121,7 @@ func TestVerify(t *testing.T) {
 		{"bad base64", parts[0] + ".%%%." + parts[2], false},
 		{"payload a JSON array", iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", `["sub"]`), false},
 	}
-	v := newVerifier(t, iss, nil)
+	v := newVerifier(t, iss.URL, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := v.Verify(context.Background(), tt.token)
@@ -133,22 +141,33 @@ func TestVerify(t *testing.T) {
 func TestKeys(t *testing.T) {
 	ctx := context.Background()
 	t.Run("provider down at cold start, then back", func(t *testing.T) {
-		iss := testenv.StartIssuer(t)
+		iss := devidp.Start(t, false)
 		token := iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})
 		iss.SetDown(true)
-		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.RetryInterval = 50 * time.Millisecond })
+		var mu sync.Mutex
+		now := time.Now()
+		v := newVerifier(t, iss.URL, func(o *identity.VerifierOptions) {
+			o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		})
 		if _, err := v.Verify(ctx, token); !errors.Is(err, identity.ErrKeysUnavailable) {
 			t.Fatalf("err = %v, want ErrKeysUnavailable (503, not 401)", err)
 		}
 		iss.SetDown(false)
-		time.Sleep(60 * time.Millisecond)
+		// Within the retry interval the provider is not asked again.
+		fetches := iss.JWKSFetches()
+		if _, err := v.Verify(ctx, token); !errors.Is(err, identity.ErrKeysUnavailable) || iss.JWKSFetches() != fetches {
+			t.Fatalf("right after a failed load: err = %v, %d new fetches; want ErrKeysUnavailable, none", err, iss.JWKSFetches()-fetches)
+		}
+		mu.Lock()
+		now = now.Add(3 * time.Second)
+		mu.Unlock()
 		if _, err := v.Verify(ctx, token); err != nil {
 			t.Fatalf("after recovery: %v", err)
 		}
 	})
 	t.Run("rotation fetches the new kid once, then rate-limits", func(t *testing.T) {
-		iss := testenv.StartIssuer(t)
-		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.UnknownKIDInterval = time.Hour })
+		iss := devidp.Start(t, false)
+		v := newVerifier(t, iss.URL, nil)
 		if _, err := v.Verify(ctx, iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})); err != nil {
 			t.Fatal(err)
 		}
@@ -170,8 +189,8 @@ func TestKeys(t *testing.T) {
 		}
 	})
 	t.Run("provider down later keeps the keys", func(t *testing.T) {
-		iss := testenv.StartIssuer(t)
-		v := newVerifier(t, iss, nil)
+		iss := devidp.Start(t, false)
+		v := newVerifier(t, iss.URL, nil)
 		token := iss.Token(t, jwt.MapClaims{"sub": "u", "aud": audience})
 		if _, err := v.Verify(ctx, token); err != nil {
 			t.Fatal(err)
@@ -182,16 +201,15 @@ func TestKeys(t *testing.T) {
 		}
 	})
 	t.Run("discovery naming another issuer", func(t *testing.T) {
-		iss := testenv.StartIssuer(t)
-		v := identity.NewVerifier(identity.VerifierOptions{Issuer: iss.URL + "/other", Audiences: []string{audience}, Algorithms: []string{"RS256"}})
-		t.Cleanup(v.Close)
+		iss := devidp.Start(t, false)
+		v := newVerifier(t, iss.URL+"/other", nil)
 		if err := v.Warm(ctx); !errors.Is(err, identity.ErrKeysUnavailable) {
 			t.Fatalf("err = %v, want ErrKeysUnavailable", err)
 		}
 	})
 	t.Run("explicit JWKS URL skips discovery", func(t *testing.T) {
-		iss := testenv.StartIssuer(t)
-		v := newVerifier(t, iss, func(o *identity.VerifierOptions) { o.JWKSURL = iss.JWKSURL })
+		iss := devidp.Start(t, false)
+		v := newVerifier(t, iss.URL, func(o *identity.VerifierOptions) { o.JWKSURL = iss.JWKSURL })
 		if err := v.Warm(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
-// Package metrics defines what the function counts (Observer) and writes it
-// as CloudWatch Embedded Metric Format (EMF) lines: JSON log lines that
-// CloudWatch turns into metrics, so counting costs no API call and adds no
-// latency.
+// Package metrics writes what the function counts as CloudWatch Embedded
+// Metric Format (EMF) lines: JSON log lines that CloudWatch turns into
+// metrics, so counting costs no API call and adds no latency.
 package metrics
 
 import (
@@ -52,50 +51,21 @@ const (
 	FetchBadExpiry FetchOutcome = "bad_expiry"
 )
 
-// Observer is told what the function does, to count it. Each package that
-// reports declares the part it calls; EMF and Nop implement all of it.
-type Observer interface {
-	// Answer counts one answer: its status and, unless 200, its reason.
-	Answer(status int, reason string)
-	// SentianceCall records one call to Sentiance: its status (0 when
-	// there was no answer) and how long it took.
-	SentianceCall(status int, took time.Duration)
-	// KeyRejected counts a rejection of the user_link key by Sentiance.
-	KeyRejected()
-	// SecretFetch counts one Secrets Manager fetch.
-	SecretFetch(outcome FetchOutcome)
-	// RateLimitError counts a per-user limit check that failed.
-	RateLimitError()
-	// KeyDaysToExpiry records the days left before the loaded key expires.
-	KeyDaysToExpiry(days float64)
-}
-
-// Nop counts nothing: the default where no observer is given.
-type Nop struct{}
-
-func (Nop) Answer(int, string)               {}
-func (Nop) SentianceCall(int, time.Duration) {}
-func (Nop) KeyRejected()                     {}
-func (Nop) SecretFetch(FetchOutcome)         {}
-func (Nop) RateLimitError()                  {}
-func (Nop) KeyDaysToExpiry(float64)          {}
-
-// EMF writes metrics to w, one line each. It is safe for concurrent use.
+// EMF writes metrics to w, one line each. It is safe for concurrent use. A
+// nil *EMF counts nothing, so code and tests that do not look at metrics
+// pass nil.
 type EMF struct {
 	mu        sync.Mutex // one line at a time
 	w         io.Writer
 	namespace string
-	now       func() time.Time
 }
 
-// New returns an EMF writer for namespace; now may be nil (time.Now).
-func New(w io.Writer, namespace string, now func() time.Time) *EMF {
-	if now == nil {
-		now = time.Now
-	}
-	return &EMF{w: w, namespace: namespace, now: now}
+// New returns an EMF writer for namespace.
+func New(w io.Writer, namespace string) *EMF {
+	return &EMF{w: w, namespace: namespace}
 }
 
+// Answer counts one answer: its status and, unless 200, its reason.
 func (m *EMF) Answer(status int, reason string) {
 	switch {
 	case status == 200:
@@ -107,6 +77,8 @@ func (m *EMF) Answer(status int, reason string) {
 	}
 }
 
+// SentianceCall records one call to Sentiance: its status (0 when there was
+// no answer) and how long it took.
 func (m *EMF) SentianceCall(status int, took time.Duration) {
 	m.put(SentianceLatency, "Milliseconds", float64(took.Microseconds())/1000, "", "")
 	if status != 200 {
@@ -118,16 +90,20 @@ func (m *EMF) SentianceCall(status int, took time.Duration) {
 	}
 }
 
+// KeyRejected counts a rejection of the user_link key by Sentiance.
 func (m *EMF) KeyRejected() { m.put(KeyRejected, "Count", 1, "", "") }
 
+// SecretFetch counts one Secrets Manager fetch.
 func (m *EMF) SecretFetch(outcome FetchOutcome) {
 	m.put(SecretFetches, "Count", 1, "Outcome", string(outcome))
 }
 
+// RateLimitError counts a per-user limit check that failed.
 func (m *EMF) RateLimitError() { m.put(RateLimitErrors, "Count", 1, "", "") }
 
-// KeyDaysToExpiry has no CloudWatch unit for days: None.
-func (m *EMF) KeyDaysToExpiry(days float64) { m.put(KeyDaysToExpiry, "None", days, "", "") }
+// KeyDaysToExpiry records the days left before the loaded key expires. It
+// has no CloudWatch unit for days: None.
+func (m *EMF) KeyDaysToExpiry(days int) { m.put(KeyDaysToExpiry, "None", float64(days), "", "") }
 
 type directive struct {
 	Namespace  string     `json:"Namespace"`
@@ -144,8 +120,8 @@ type metric struct {
 // values and the metric value as top-level members. dim is "" for a metric
 // with only the Service dimension.
 func (m *EMF) put(name, unit string, value float64, dim, dimValue string) {
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return // not representable in JSON
+	if m == nil || math.IsNaN(value) || math.IsInf(value, 0) {
+		return // counting is off, or the value is not representable in JSON
 	}
 	dims := []string{"Service"}
 	doc := map[string]any{"Service": Service, name: value}
@@ -154,7 +130,7 @@ func (m *EMF) put(name, unit string, value float64, dim, dimValue string) {
 		doc[dim] = dimValue
 	}
 	doc["_aws"] = map[string]any{
-		"Timestamp":         m.now().UnixMilli(),
+		"Timestamp":         time.Now().UnixMilli(),
 		"CloudWatchMetrics": []directive{{Namespace: m.namespace, Dimensions: [][]string{dims}, Metrics: []metric{{name, unit}}}},
 	}
 	line, err := json.Marshal(doc)

@@ -73,7 +73,7 @@ func TestEMF(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			tt.emit(New(&buf, "Test/NS", nil))
+			tt.emit(New(&buf, "Test/NS"))
 			lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
 			if len(lines) != 1 {
 				t.Fatalf("lines = %d, want 1: %s", len(lines), buf.String())
@@ -93,7 +93,7 @@ func TestEMF(t *testing.T) {
 
 func TestSentianceErrors(t *testing.T) {
 	var buf bytes.Buffer
-	m := New(&buf, "Test/NS", nil)
+	m := New(&buf, "Test/NS")
 	m.SentianceCall(0, time.Second)
 	m.SentianceCall(503, time.Second)
 	var statuses []string
@@ -112,7 +112,7 @@ func TestSentianceErrors(t *testing.T) {
 // Lines written concurrently must not interleave.
 func TestConcurrentLines(t *testing.T) {
 	var buf bytes.Buffer
-	m := New(&buf, "Test/NS", nil)
+	m := New(&buf, "Test/NS")
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
@@ -130,8 +130,13 @@ func TestConcurrentLines(t *testing.T) {
 	}
 }
 
-// The no-op and EMF observers both satisfy Observer; the compiler checks.
-var (
-	_ Observer = Nop{}
-	_ Observer = (*EMF)(nil)
-)
+// A nil *EMF is the no-op: code that does not count passes nil.
+func TestNilCountsNothing(t *testing.T) {
+	var m *EMF
+	m.Answer(200, "")
+	m.SentianceCall(0, time.Second)
+	m.KeyRejected()
+	m.SecretFetch(FetchOK)
+	m.RateLimitError()
+	m.KeyDaysToExpiry(3)
+}

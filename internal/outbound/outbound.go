@@ -25,27 +25,33 @@ var ErrBodyTooLarge = errors.New("response body too large")
 // it could send the API key or the request to a host we did not choose.
 var ErrRedirect = errors.New("upstream redirect refused")
 
-// Options tune a client; zero values take the defaults.
+// Options tune a client.
 type Options struct {
-	MaxBody        int64         // default 64 KiB
-	Timeout        time.Duration // whole-request backstop, default 10 s
-	DialTimeout    time.Duration // default 2 s
-	HeaderTimeout  time.Duration // time to response headers, default 8 s
-	MaxIdlePerHost int           // default 4
+	MaxBody int64         // response bodies are cut off past this many bytes; default 64 KiB
+	Timeout time.Duration // whole-request backstop; zero: none
 	// Base, when set, replaces the transport below the limits (tests
 	// answer in-process through it); the dial and TLS settings are then its own.
 	Base http.RoundTripper
 	// RootCAs verifies servers; nil means the system roots, which the
 	// deployment points at the runtime's bundle (SSL_CERT_FILE) alone.
 	RootCAs *x509.CertPool
-	// PreconnectMaxAge is how long a connection opened by Preconnect waits
-	// for a request to take it; older, it is closed and the request dials
-	// anew (the server may have dropped it). Counted from the handshake.
-	// Default 10 s: a cold start's first request follows init within a
-	// few seconds at most (init waits up to 2 s for its fetches), and
-	// servers keep idle TLS connections far longer.
-	PreconnectMaxAge time.Duration
+	Now     func() time.Time // default time.Now; ages preconnected connections
 }
+
+// Fixed limits of every client.
+const (
+	dialTimeout    = 2 * time.Second
+	headerTimeout  = 8 * time.Second // time to response headers
+	maxIdlePerHost = 4
+	// preconnectMaxAge is how long a connection opened by Preconnect waits
+	// for a request to take it; older, it is closed and the request dials
+	// anew (the server may have dropped it). Counted from the handshake. A
+	// cold start's first request follows init within a few seconds at most
+	// (init waits up to 2 s for its fetches), and servers keep idle TLS
+	// connections far longer.
+	preconnectMaxAge = 10 * time.Second
+	handshakeTimeout = dialTimeout + time.Second
+)
 
 // NewClient returns a client with the safety settings above. Its transport
 // keeps connections alive so warm invocations reuse them.
@@ -53,22 +59,10 @@ func NewClient(o Options) *http.Client {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 64 << 10
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 2 * time.Second
-	}
-	if o.HeaderTimeout <= 0 {
-		o.HeaderTimeout = 8 * time.Second
-	}
-	if o.MaxIdlePerHost <= 0 {
-		o.MaxIdlePerHost = 4
-	}
-	if o.PreconnectMaxAge <= 0 {
-		o.PreconnectMaxAge = 10 * time.Second
-	}
-	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	tlsConfig := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		RootCAs:    o.RootCAs,
@@ -81,8 +75,7 @@ func NewClient(o Options) *http.Client {
 		// Its own copy: net/http writes NextProtos into the transport's on
 		// first use, which would race a Preconnect reading it. Clone keeps
 		// the session cache shared.
-		dialer: dialer, config: tlsConfig.Clone(), handshakeTimeout: o.DialTimeout + time.Second,
-		maxAge: o.PreconnectMaxAge, ready: map[string]readyConn{},
+		dialer: dialer, config: tlsConfig.Clone(), now: o.Now, ready: map[string]readyConn{},
 	}
 	transport := &http.Transport{
 		Proxy:       http.ProxyFromEnvironment,
@@ -92,10 +85,10 @@ func NewClient(o Options) *http.Client {
 		// does TLS itself with the same settings.
 		DialTLSContext:        tlsDial.dial,
 		TLSClientConfig:       tlsConfig,
-		TLSHandshakeTimeout:   o.DialTimeout + time.Second,
-		ResponseHeaderTimeout: o.HeaderTimeout,
+		TLSHandshakeTimeout:   handshakeTimeout,
+		ResponseHeaderTimeout: headerTimeout,
 		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   o.MaxIdlePerHost,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
 		ForceAttemptHTTP2:     true,
 	}
 	next := capped{next: transport, max: o.MaxBody, tls: tlsDial}
@@ -172,10 +165,9 @@ func Preconnect(ctx context.Context, c *http.Client, rawURL string) error {
 // tlsDialer dials and verifies TLS connections for the transport, handing
 // out a connection Preconnect opened for the same address while it is fresh.
 type tlsDialer struct {
-	dialer           *net.Dialer
-	config           *tls.Config
-	handshakeTimeout time.Duration
-	maxAge           time.Duration
+	dialer *net.Dialer
+	config *tls.Config
+	now    func() time.Time
 
 	mu    sync.Mutex
 	ready map[string]readyConn // by host:port, as the transport names it
@@ -192,7 +184,7 @@ func (d *tlsDialer) dial(ctx context.Context, network, addr string) (net.Conn, e
 	delete(d.ready, addr)
 	d.mu.Unlock()
 	if ok {
-		if time.Since(r.opened) <= d.maxAge {
+		if d.now().Sub(r.opened) <= preconnectMaxAge {
 			return r.conn, nil
 		}
 		r.conn.Close()
@@ -218,7 +210,7 @@ func (d *tlsDialer) preconnect(ctx context.Context, addr string) error {
 	}
 	d.mu.Lock()
 	old, had := d.ready[addr]
-	d.ready[addr] = readyConn{conn: conn, opened: time.Now()}
+	d.ready[addr] = readyConn{conn: conn, opened: d.now()}
 	d.mu.Unlock()
 	if had {
 		old.conn.Close()
@@ -240,7 +232,7 @@ func (d *tlsDialer) handshake(ctx context.Context, network, addr string) (*tls.C
 	cfg := d.config.Clone()
 	cfg.ServerName = host
 	conn := tls.Client(raw, cfg)
-	ctx, cancel := context.WithTimeout(ctx, d.handshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -100,12 +101,11 @@ func (c *ca) leaf(t *testing.T, names []string, notBefore, notAfter time.Time) t
 // carries the key or the token; a refused handshake carries nothing) and the
 // connections it accepted.
 type peer struct {
-	srv           *httptest.Server
-	requests      atomic.Int64
-	sawKey        atomic.Bool
-	conns         atomic.Int64
-	closed        atomic.Int64
-	handshakeOnly atomic.Int64
+	srv      *httptest.Server
+	requests atomic.Int64
+	sawKey   atomic.Bool
+	conns    atomic.Int64
+	closed   atomic.Int64
 }
 
 func startPeer(t *testing.T, cert tls.Certificate, handler http.HandlerFunc) *peer {
@@ -214,15 +214,16 @@ func outsideCalls(t *testing.T, base string, roots *x509.CertPool) map[string]er
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sc := sentiance.New(base, outbound.NewClient(outbound.Options{RootCAs: roots}), sentiance.Options{Attempts: 1})
+	sc := sentiance.New(base, outbound.NewClient(outbound.Options{RootCAs: roots}), nil)
 	warmErr := sc.Warm(ctx)
-	_, codeErr := sc.AuthCode(ctx, testKey, "user-1")
+	_, _, codeErr := sc.AuthCode(ctx, testKey, "user-1")
 	if warmErr != nil && codeErr == nil {
 		t.Errorf("Warm failed (%v) but AuthCode succeeded", warmErr)
 	}
 	v := identity.NewVerifier(identity.VerifierOptions{
 		Issuer: base, Audiences: []string{"app"}, Algorithms: []string{"RS256"}, JWKSURL: base + "/jwks.json",
 		Client: outbound.NewClient(outbound.Options{RootCAs: roots, MaxBody: identity.MaxJWKSBytes}),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	defer v.Close()
 	// The JWKS library logs a fetch error and reports no keys: a refusal
@@ -293,24 +294,28 @@ func TestPreconnectedConnectionIsUsed(t *testing.T) {
 	s := startServers(t)
 	for _, tc := range []struct {
 		name      string
-		maxAge    time.Duration
-		wait      time.Duration
+		idle      time.Duration // between Warm and the request, on the client's clock
 		wantConns int64
 	}{
-		{"fresh", time.Minute, 0, 1},
-		{"stale", time.Nanosecond, time.Millisecond, 2},
+		{"fresh", time.Second, 1},
+		{"stale", time.Hour, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.trusted.conns.Load()
-			client := outbound.NewClient(outbound.Options{RootCAs: s.trustedCA.pool(), PreconnectMaxAge: tc.maxAge})
+			var mu sync.Mutex
+			now := time.Now()
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			client := outbound.NewClient(outbound.Options{RootCAs: s.trustedCA.pool(), Now: clock})
 			t.Cleanup(client.CloseIdleConnections)
-			sc := sentiance.New(s.trusted.srv.URL, client, sentiance.Options{Attempts: 1})
+			sc := sentiance.New(s.trusted.srv.URL, client, nil)
 			ctx := context.Background()
 			if err := sc.Warm(ctx); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(tc.wait)
-			if _, err := sc.AuthCode(ctx, testKey, "user-1"); err != nil {
+			mu.Lock()
+			now = now.Add(tc.idle)
+			mu.Unlock()
+			if _, _, err := sc.AuthCode(ctx, testKey, "user-1"); err != nil {
 				t.Fatal(err)
 			}
 			if got := s.trusted.conns.Load() - before; got != tc.wantConns {
@@ -326,7 +331,7 @@ func TestPreconnectedConnectionIsUsed(t *testing.T) {
 func TestPreconnectWhileRequesting(t *testing.T) {
 	s := startServers(t)
 	client := outbound.NewClient(outbound.Options{RootCAs: s.trustedCA.pool()})
-	sc := sentiance.New(s.trusted.srv.URL, client, sentiance.Options{Attempts: 1})
+	sc := sentiance.New(s.trusted.srv.URL, client, nil)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -335,7 +340,7 @@ func TestPreconnectWhileRequesting(t *testing.T) {
 		}
 	})
 	wg.Go(func() {
-		if _, err := sc.AuthCode(ctx, testKey, "user-1"); err != nil {
+		if _, _, err := sc.AuthCode(ctx, testKey, "user-1"); err != nil {
 			t.Error(err)
 		}
 	})

@@ -1,41 +1,53 @@
 package secret_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sentiance-authcode/backend/devtools/devsecrets"
 	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/internal/secret"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
-// recorder is a secret.Observer that keeps what it is told.
-type recorder struct {
-	mu       sync.Mutex
-	days     []float64
-	outcomes []metrics.FetchOutcome
+// recorder reads back the metric lines the cache writes.
+type recorder struct{ bytes.Buffer }
+
+func (r *recorder) emf() *metrics.EMF { return metrics.New(r, "Test") }
+
+// read returns the SecretFetches outcomes and KeyDaysToExpiry values
+// written since the last Reset.
+func (r *recorder) read(t *testing.T) (outcomes []metrics.FetchOutcome, days []float64) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(r.String()), "\n") {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("metric line is not JSON: %s", line)
+		}
+		if outcome, ok := doc["Outcome"].(string); ok && doc[metrics.SecretFetches] != nil {
+			outcomes = append(outcomes, metrics.FetchOutcome(outcome))
+		}
+		if d, ok := doc[metrics.KeyDaysToExpiry].(float64); ok {
+			days = append(days, d)
+		}
+	}
+	return outcomes, days
 }
 
-func (r *recorder) SecretFetch(o metrics.FetchOutcome) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.outcomes = append(r.outcomes, o)
-}
-
-func (r *recorder) KeyDaysToExpiry(days float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.days = append(r.days, days)
+// captureLogs is a JSON logger at debug level writing into the buffer.
+func captureLogs() (*slog.Logger, *bytes.Buffer) {
+	var logs bytes.Buffer
+	return slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), &logs
 }
 
 // logLines returns the captured JSON log lines as "LEVEL msg".
-func logLines(t *testing.T, logs *testenv.SyncBuffer) []string {
+func logLines(t *testing.T, logs *bytes.Buffer) []string {
 	t.Helper()
 	var out []string
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
@@ -104,21 +116,22 @@ func TestKeyExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sm := testenv.NewSecretsManager()
-			sm.CreateSecret(t, "user-link", tt.value)
-			log, logs := testenv.CaptureLogs(t)
+			sm := devsecrets.New()
+			sm.Put("user-link", tt.value)
+			log, logs := captureLogs()
 			rec := &recorder{}
-			c := secret.New(sm, secret.Options{SecretID: "user-link", Logger: log, Metrics: rec, Now: func() time.Time { return now }})
+			c := newCache(sm, "user-link", secret.Options{Logger: log, Metrics: rec.emf(), Now: func() time.Time { return now }})
 
 			key, err := c.Key(context.Background())
 			if err != nil || key != testKey {
 				t.Fatalf("Key() = %q, %v; the key must load whatever expires_at holds", key, err)
 			}
-			if !slices.Equal(rec.days, tt.days) {
-				t.Errorf("KeyDaysToExpiry = %v, want %v", rec.days, tt.days)
+			outcomes, days := rec.read(t)
+			if !slices.Equal(days, tt.days) {
+				t.Errorf("KeyDaysToExpiry = %v, want %v", days, tt.days)
 			}
-			if want := []metrics.FetchOutcome{tt.outcome}; !slices.Equal(rec.outcomes, want) {
-				t.Errorf("SecretFetch outcomes = %v, want %v", rec.outcomes, want)
+			if want := []metrics.FetchOutcome{tt.outcome}; !slices.Equal(outcomes, want) {
+				t.Errorf("SecretFetch outcomes = %v, want %v", outcomes, want)
 			}
 			lines := logLines(t, logs)
 			if got := levels(lines); !slices.Equal(got, tt.levels) {
@@ -128,7 +141,9 @@ func TestKeyExpiry(t *testing.T) {
 			if err != nil || watching != tt.watching || !expires.Equal(tt.expires) {
 				t.Errorf("KeyExpiry() = %v, %v, %v; want %v, %v", expires, watching, err, tt.expires, tt.watching)
 			}
-			testenv.AssertNoLeak(t, logs.String(), testKey)
+			if strings.Contains(logs.String(), testKey) {
+				t.Error("the key is in the logs")
+			}
 		})
 	}
 }
@@ -136,17 +151,17 @@ func TestKeyExpiry(t *testing.T) {
 // Each load reports the days left; a missing or unreadable expiry is said
 // once per instance and distinct value, not on every load.
 func TestKeyExpiryReportedOncePerValue(t *testing.T) {
-	sm := testenv.NewSecretsManager()
-	log, logs := testenv.CaptureLogs(t)
+	sm := devsecrets.New()
+	log, logs := captureLogs()
 	rec := &recorder{}
 	clock := &clock{now: now}
-	c := secret.New(sm, secret.Options{SecretID: "user-link", TTL: time.Minute, Logger: log, Metrics: rec, Now: clock.Now})
+	c := newCache(sm, "user-link", secret.Options{Logger: log, Metrics: rec.emf(), Now: clock.Now})
 	put := func(expiry string) {
 		v := `{"user_link_api_key":"` + testKey + `"`
 		if expiry != "" {
 			v += `,"expires_at":"` + expiry + `"`
 		}
-		sm.PutSecretValue(t, "user-link", v+"}")
+		sm.Put("user-link", v+"}")
 	}
 	// loads fetches the secret n times, a TTL apart.
 	loads := func(n int) {
@@ -187,20 +202,20 @@ func TestKeyExpiryReportedOncePerValue(t *testing.T) {
 			lines:    []string{"INFO the secret has no expires_at; the key's expiry is not watched"}},
 	}
 	for i, s := range steps {
-		rec.mu.Lock()
-		rec.days, rec.outcomes = nil, nil
-		rec.mu.Unlock()
+		rec.Reset()
 		before := len(logLines(t, logs))
 		put(s.expiry)
 		loads(s.loads)
-		if !slices.Equal(rec.outcomes, s.outcomes) || !slices.Equal(rec.days, s.days) {
-			t.Errorf("step %d (%q): outcomes %v, days %v; want %v, %v", i, s.expiry, rec.outcomes, rec.days, s.outcomes, s.days)
+		if outcomes, days := rec.read(t); !slices.Equal(outcomes, s.outcomes) || !slices.Equal(days, s.days) {
+			t.Errorf("step %d (%q): outcomes %v, days %v; want %v, %v", i, s.expiry, outcomes, days, s.outcomes, s.days)
 		}
 		if got := logLines(t, logs)[before:]; !slices.Equal(got, s.lines) {
 			t.Errorf("step %d (%q): logged %q, want %q", i, s.expiry, got, s.lines)
 		}
 	}
-	testenv.AssertNoLeak(t, logs.String(), testKey)
+	if strings.Contains(logs.String(), testKey) {
+		t.Error("the key is in the logs")
+	}
 }
 
 func TestDaysLeft(t *testing.T) {

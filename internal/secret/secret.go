@@ -45,8 +45,11 @@ var (
 // date-time. The key is still used; only its expiry goes unwatched.
 var ErrBadExpiry = errors.New("expires_at is not an RFC 3339 date (2006-01-02) or date-time (2006-01-02T15:04:05Z)")
 
-// ExpiryField is the secret's optional JSON field with the key's expiry.
-const ExpiryField = "expires_at"
+// The secret's JSON fields: the key, and its optional expiry.
+const (
+	KeyField    = "user_link_api_key"
+	ExpiryField = "expires_at"
+)
 
 // WarnDaysBeforeExpiry: with fewer whole days left than this, every load of
 // the key logs a warning. Sentiance mails reminders two weeks and one week
@@ -55,32 +58,29 @@ const ExpiryField = "expires_at"
 // test holds them together).
 const WarnDaysBeforeExpiry = 30
 
+// Fixed timings of the cache.
+const (
+	fetchTimeout = 3 * time.Second // one GetSecretValue call
+	// retryAfterFailure is how long a stale key is served before Secrets
+	// Manager is tried again.
+	retryAfterFailure = 30 * time.Second
+	// minForcedInterval rate-limits refreshes forced by rejections, so a
+	// revoked key cannot cause a storm of Secrets Manager calls.
+	minForcedInterval = time.Minute
+)
+
 // API is the part of the Secrets Manager client the cache uses.
 type API interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// Observer is the part of metrics.Observer the cache reports to.
-type Observer interface {
-	SecretFetch(outcome metrics.FetchOutcome)
-	KeyDaysToExpiry(days float64)
-}
-
-// Options configure a Cache; zero values take the defaults.
+// Options configure a Cache; all but Metrics are required.
 type Options struct {
 	SecretID string
-	Field    string        // JSON field holding the key, default user_link_api_key
-	TTL      time.Duration // default 5 minutes
-	// FetchTimeout bounds one GetSecretValue call, default 3 s.
-	FetchTimeout time.Duration
-	// RetryAfterFailure is how long a stale key is served before Secrets
-	// Manager is tried again, default 30 s.
-	RetryAfterFailure time.Duration
-	// MinForcedInterval rate-limits refreshes forced by rejections, default 1 minute.
-	MinForcedInterval time.Duration
-	Logger            *slog.Logger
-	Now               func() time.Time
-	Metrics           Observer // default metrics.Nop
+	TTL      time.Duration // how long a loaded key is used before it is fetched again
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Metrics  *metrics.EMF // nil counts nothing
 }
 
 // Cache holds the key. It is safe for concurrent use.
@@ -104,30 +104,6 @@ type Cache struct {
 
 // New returns a cache over api.
 func New(api API, o Options) *Cache {
-	if o.Field == "" {
-		o.Field = "user_link_api_key"
-	}
-	if o.TTL <= 0 {
-		o.TTL = 5 * time.Minute
-	}
-	if o.FetchTimeout <= 0 {
-		o.FetchTimeout = 3 * time.Second
-	}
-	if o.RetryAfterFailure <= 0 {
-		o.RetryAfterFailure = 30 * time.Second
-	}
-	if o.MinForcedInterval <= 0 {
-		o.MinForcedInterval = time.Minute
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Metrics == nil {
-		o.Metrics = metrics.Nop{}
-	}
 	return &Cache{api: api, opts: o}
 }
 
@@ -147,8 +123,7 @@ func (c *Cache) Key(ctx context.Context) (string, error) {
 
 // Refresh is called when Sentiance rejected key. It fetches the secret again
 // unless the cache already holds a different key, or a forced refresh ran
-// less than MinForcedInterval ago (so a revoked key cannot cause a storm of
-// Secrets Manager calls). It returns the key to retry with, which is the
+// less than minForcedInterval ago. It returns the key to retry with, which is the
 // rejected one when nothing newer could be had.
 func (c *Cache) Refresh(ctx context.Context, rejected string) (string, error) {
 	c.mu.Lock()
@@ -158,7 +133,7 @@ func (c *Cache) Refresh(ctx context.Context, rejected string) (string, error) {
 		c.mu.Unlock()
 		return key, nil
 	}
-	if !c.lastForced.IsZero() && now.Sub(c.lastForced) < c.opts.MinForcedInterval {
+	if !c.lastForced.IsZero() && now.Sub(c.lastForced) < minForcedInterval {
 		c.mu.Unlock()
 		return rejected, nil
 	}
@@ -183,7 +158,7 @@ func (c *Cache) fetch(ctx context.Context, force bool) (string, error) {
 			}
 		}
 		// Detached from the first caller's cancellation: the others share this fetch.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
 		return c.load(fctx)
 	})
@@ -207,7 +182,7 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get secret %s: %w", c.opts.SecretID, err)
 	}
-	v, err := Parse(aws.ToString(out.SecretString), c.opts.Field)
+	v, err := Parse(aws.ToString(out.SecretString))
 	if err != nil {
 		return "", fmt.Errorf("secret %s: %w", c.opts.SecretID, err)
 	}
@@ -258,7 +233,7 @@ func (c *Cache) reportExpiry(v Value, now time.Time) metrics.FetchOutcome {
 		return metrics.FetchOK
 	}
 	days := DaysLeft(v.Expires, now)
-	c.opts.Metrics.KeyDaysToExpiry(float64(days))
+	c.opts.Metrics.KeyDaysToExpiry(days)
 	attrs := []any{"expires_at", v.Expires.UTC().Format(time.RFC3339), "days_left", days}
 	switch {
 	case days < 0:
@@ -295,7 +270,7 @@ func (c *Cache) afterFailure(err error) (string, error) {
 	c.mu.Lock()
 	key := c.key
 	if key != "" {
-		c.retryAt = c.opts.Now().Add(c.opts.RetryAfterFailure)
+		c.retryAt = c.opts.Now().Add(retryAfterFailure)
 	}
 	c.mu.Unlock()
 	if key != "" {
@@ -322,12 +297,12 @@ type Value struct {
 	rawExpiry string    // the unreadable expires_at, only to say it once
 }
 
-// Parse takes the key from a secret string: a JSON object's field, or the
-// whole string when it is not a JSON object; its errors wrap ErrEmpty. A
+// Parse takes the key from a secret string: the KeyField of a JSON object,
+// or the whole string when it is not a JSON object; its errors wrap ErrEmpty. A
 // JSON object may also carry expires_at: an unreadable one does not fail
 // the parse (the key itself is fine) but is reported in ExpiryErr. The
 // cache and the doctor both read secrets with it.
-func Parse(secret, field string) (Value, error) {
+func Parse(secret string) (Value, error) {
 	secret = strings.TrimSpace(secret)
 	if !strings.HasPrefix(secret, "{") {
 		if secret == "" {
@@ -339,9 +314,9 @@ func Parse(secret, field string) (Value, error) {
 	if err := json.Unmarshal([]byte(secret), &fields); err != nil {
 		return Value{}, fmt.Errorf("%w: %w", ErrEmpty, ErrNotJSON)
 	}
-	s, ok := fields[field].(string)
+	s, ok := fields[KeyField].(string)
 	if !ok || strings.TrimSpace(s) == "" {
-		return Value{}, fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, field)
+		return Value{}, fmt.Errorf("%w: %w: %q", ErrEmpty, ErrNoField, KeyField)
 	}
 	v := Value{Key: strings.TrimSpace(s)}
 	switch raw := fields[ExpiryField].(type) {

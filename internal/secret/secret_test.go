@@ -3,12 +3,13 @@ package secret_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sentiance-authcode/backend/devtools/devsecrets"
 	"github.com/sentiance-authcode/backend/internal/secret"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 // clock is a settable time source, safe for the cache's concurrent use.
@@ -31,27 +32,42 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// The cache against the in-process fake of Secrets Manager; the bootstrap
-// tests (functions/authcode, integration tier) read the secret from moto
-// through the real SDK client.
+// newCache is a cache of secret id in sm with the tests' defaults (a TTL
+// of a minute, no logs, no metrics) where o leaves them out.
+func newCache(sm secret.API, id string, o secret.Options) *secret.Cache {
+	o.SecretID = id
+	if o.TTL == 0 {
+		o.TTL = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return secret.New(sm, o)
+}
+
+// The cache against the in-process stand-in of Secrets Manager; the
+// bootstrap tests (tests/lambda) read the secret from moto through the
+// real SDK client.
 func TestKey(t *testing.T) {
-	sm := testenv.NewSecretsManager()
-	sm.CreateSecret(t, "json-secret", `{"user_link_api_key":"key-from-json","other":"x"}`)
-	sm.CreateSecret(t, "custom-field", `{"sentiance":"key-from-custom-field"}`)
-	sm.CreateSecret(t, "plain-secret", "  key-plain\n")
-	sm.CreateSecret(t, "empty-field", `{"user_link_api_key":""}`)
-	sm.CreateSecret(t, "blank", " ")
-	sm.CreateSecret(t, "broken-json", `{"user_link_api_key":`)
+	sm := devsecrets.New()
+	sm.Put("json-secret", `{"user_link_api_key":"key-from-json","other":"x"}`)
+	sm.Put("other-field", `{"sentiance":"key-under-another-field"}`)
+	sm.Put("plain-secret", "  key-plain\n")
+	sm.Put("empty-field", `{"user_link_api_key":""}`)
+	sm.Put("blank", " ")
+	sm.Put("broken-json", `{"user_link_api_key":`)
 
 	tests := []struct {
-		name, id, field string
-		want            string
-		wantErr         error
+		name, id string
+		want     string
+		wantErr  error
 	}{
-		{name: "JSON secret, default field", id: "json-secret", want: "key-from-json"},
-		{name: "JSON secret, named field", id: "custom-field", field: "sentiance", want: "key-from-custom-field"},
+		{name: "JSON secret", id: "json-secret", want: "key-from-json"},
 		{name: "plain string secret", id: "plain-secret", want: "key-plain"},
-		{name: "JSON without the field", id: "json-secret", field: "missing", wantErr: secret.ErrEmpty},
+		{name: "JSON without the key's field", id: "other-field", wantErr: secret.ErrEmpty},
 		{name: "empty field", id: "empty-field", wantErr: secret.ErrEmpty},
 		{name: "blank secret", id: "blank", wantErr: secret.ErrEmpty},
 		{name: "broken JSON", id: "broken-json", wantErr: secret.ErrEmpty},
@@ -59,7 +75,7 @@ func TestKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := secret.New(sm, secret.Options{SecretID: tt.id, Field: tt.field})
+			c := newCache(sm, tt.id, secret.Options{})
 			got, err := c.Key(context.Background())
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || !errors.Is(err, secret.ErrUnavailable) {
@@ -75,10 +91,10 @@ func TestKey(t *testing.T) {
 }
 
 func TestOneFetchPerTTL(t *testing.T) {
-	sm := testenv.NewSecretsManager()
-	sm.CreateSecret(t, "user-link", `{"user_link_api_key":"k1"}`)
+	sm := devsecrets.New()
+	sm.Put("user-link", `{"user_link_api_key":"k1"}`)
 	clock := newClock()
-	c := secret.New(sm, secret.Options{SecretID: "user-link", TTL: time.Minute, Now: clock.Now})
+	c := newCache(sm, "user-link", secret.Options{Now: clock.Now})
 
 	// 200 requests, 20 at a time, within the TTL: one GetSecretValue.
 	var wg sync.WaitGroup
@@ -105,7 +121,7 @@ func TestOneFetchPerTTL(t *testing.T) {
 	}
 
 	// After the TTL the new value is fetched once.
-	sm.PutSecretValue(t, "user-link", `{"user_link_api_key":"k2"}`)
+	sm.Put("user-link", `{"user_link_api_key":"k2"}`)
 	clock.Advance(61 * time.Second)
 	for i := 0; i < 10; i++ {
 		if k, err := c.Key(context.Background()); err != nil || k != "k2" {
@@ -118,14 +134,14 @@ func TestOneFetchPerTTL(t *testing.T) {
 }
 
 func TestRefreshAfterRejection(t *testing.T) {
-	sm := testenv.NewSecretsManager()
-	sm.CreateSecret(t, "user-link", "old-key")
-	c := secret.New(sm, secret.Options{SecretID: "user-link", MinForcedInterval: time.Minute, Now: newClock().Now})
+	sm := devsecrets.New()
+	sm.Put("user-link", "old-key")
+	c := newCache(sm, "user-link", secret.Options{Now: newClock().Now})
 	ctx := context.Background()
 	if k, err := c.Key(ctx); err != nil || k != "old-key" {
 		t.Fatalf("Key() = %q, %v", k, err)
 	}
-	sm.PutSecretValue(t, "user-link", "new-key")
+	sm.Put("user-link", "new-key")
 
 	if k, err := c.Refresh(ctx, "old-key"); err != nil || k != "new-key" {
 		t.Fatalf("Refresh(old) = %q, %v; want new-key", k, err)
@@ -144,12 +160,10 @@ func TestRefreshAfterRejection(t *testing.T) {
 }
 
 func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
-	sm := testenv.NewSecretsManager()
-	sm.CreateSecret(t, "user-link", "cached-key")
+	sm := devsecrets.New()
+	sm.Put("user-link", "cached-key")
 	clock := newClock()
-	c := secret.New(sm, secret.Options{
-		SecretID: "user-link", TTL: time.Minute, RetryAfterFailure: 30 * time.Second, FetchTimeout: time.Second, Now: clock.Now,
-	})
+	c := newCache(sm, "user-link", secret.Options{Now: clock.Now})
 	ctx := context.Background()
 	if _, err := c.Key(ctx); err != nil {
 		t.Fatal(err)
@@ -175,7 +189,7 @@ func TestStaleKeyWhileSecretsManagerIsDown(t *testing.T) {
 	}
 
 	// A cold cache with Secrets Manager down has nothing to serve.
-	cold := secret.New(sm, secret.Options{SecretID: "user-link", FetchTimeout: time.Second})
+	cold := newCache(sm, "user-link", secret.Options{})
 	if _, err := cold.Key(ctx); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("cold cache with Secrets Manager down: err = %v, want ErrUnavailable", err)
 	}
@@ -198,7 +212,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := secret.Parse(tt.value, "user_link_api_key")
+			v, err := secret.Parse(tt.value)
 			got := v.Key
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || !errors.Is(err, secret.ErrEmpty) {

@@ -36,45 +36,29 @@ type RateLimitError struct {
 
 func (e *RateLimitError) Error() string { return "sentiance rate-limited the request" }
 
-// Code is what Sentiance issued.
-type Code struct {
-	Value     string // the authentication code
-	ExpiresAt string // RFC 3339; empty when Sentiance sent none or an invalid one
-}
+// Path is the one route of Sentiance's API this client calls, under the
+// region's base URL.
+const Path = "/users/auth-code"
 
-// Observer is the part of metrics.Observer the client reports to: each
-// attempt's HTTP status (0 for no answer) and how long it took.
-type Observer interface {
-	SentianceCall(status int, took time.Duration)
-}
-
-// Options tune a client; zero values take the defaults.
-type Options struct {
-	Attempts int           // tries in all, default 3
-	Backoff  time.Duration // base of the jittered exponential backoff, default 100 ms
-	Metrics  Observer      // default metrics.Nop
-}
+// Retries: tries in all, and the base of the jittered exponential backoff
+// between them.
+const (
+	attempts = 3
+	backoff  = 100 * time.Millisecond
+)
 
 // Client calls one Sentiance region. It is safe for concurrent use.
 type Client struct {
 	endpoint string
 	hc       *http.Client
-	opts     Options
+	metrics  *metrics.EMF
 }
 
 // New returns a client for the region at baseURL, using hc for every call
-// (reuse one so connections are kept alive across invocations).
-func New(baseURL string, hc *http.Client, o Options) *Client {
-	if o.Attempts <= 0 {
-		o.Attempts = 3
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 100 * time.Millisecond
-	}
-	if o.Metrics == nil {
-		o.Metrics = metrics.Nop{}
-	}
-	return &Client{endpoint: strings.TrimRight(baseURL, "/") + "/users/auth-code", hc: hc, opts: o}
+// (reuse one so connections are kept alive across invocations). m counts
+// each attempt's status and latency; nil counts nothing.
+func New(baseURL string, hc *http.Client, m *metrics.EMF) *Client {
+	return &Client{endpoint: strings.TrimRight(baseURL, "/") + Path, hc: hc, metrics: m}
 }
 
 // Warm opens the TLS connection to the region's host ahead of the first
@@ -85,39 +69,41 @@ func (c *Client) Warm(ctx context.Context) error {
 	return outbound.Preconnect(ctx, c.hc, c.endpoint)
 }
 
-// AuthCode asks Sentiance for an authentication code for externalID. It
-// retries network errors and 500/502/503/504 with jittered backoff while the
-// context's deadline leaves room, and never retries 4xx answers.
-func (c *Client) AuthCode(ctx context.Context, apiKey, externalID string) (Code, error) {
+// AuthCode asks Sentiance for an authentication code for externalID and
+// returns it with its expires_at (RFC 3339; empty when Sentiance sent none
+// or an invalid one). It retries network errors and 500/502/503/504 with
+// jittered backoff while the context's deadline leaves room, and never
+// retries 4xx answers.
+func (c *Client) AuthCode(ctx context.Context, apiKey, externalID string) (code, expiresAt string, err error) {
 	body, err := json.Marshal(map[string]string{"external_id": externalID})
 	if err != nil {
-		return Code{}, fmt.Errorf("encode request: %w", err)
+		return "", "", fmt.Errorf("encode request: %w", err)
 	}
 	var last error
-	for attempt := 0; attempt < c.opts.Attempts; attempt++ {
-		if attempt > 0 && !c.sleep(ctx, attempt) {
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 && !sleep(ctx, attempt) {
 			break
 		}
-		code, retry, err := c.once(ctx, apiKey, body)
+		a, retry, err := c.once(ctx, apiKey, body)
 		if err == nil {
-			return code, nil
+			return a.code, a.expiresAt, nil
 		}
 		last = err
 		if !retry {
-			return Code{}, err
+			return "", "", err
 		}
 	}
 	if ctx.Err() != nil {
-		return Code{}, fmt.Errorf("%w: %w", ErrTimeout, last)
+		return "", "", fmt.Errorf("%w: %w", ErrTimeout, last)
 	}
-	return Code{}, last
+	return "", "", last
 }
 
 // sleep waits before a retry; false when the budget cannot fit the wait.
-func (c *Client) sleep(ctx context.Context, attempt int) bool {
-	wait := c.opts.Backoff << (attempt - 1)
+func sleep(ctx context.Context, attempt int) bool {
+	wait := backoff << (attempt - 1)
 	wait = wait/2 + rand.N(wait/2+1) // jitter, so instances do not retry in step
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+c.opts.Backoff {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+backoff {
 		return false
 	}
 	t := time.NewTimer(wait)
@@ -131,10 +117,13 @@ func (c *Client) sleep(ctx context.Context, attempt int) bool {
 }
 
 // once makes one attempt and says whether a failure may be retried.
-func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bool, error) {
+// answer is a 200's content.
+type answer struct{ code, expiresAt string }
+
+func (c *Client) once(ctx context.Context, apiKey string, body []byte) (answer, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return Code{}, false, fmt.Errorf("%w: build request: %w", ErrUpstream, err)
+		return answer{}, false, fmt.Errorf("%w: build request: %w", ErrUpstream, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -149,62 +138,62 @@ func (c *Client) once(ctx context.Context, apiKey string, body []byte) (Code, bo
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		c.opts.Metrics.SentianceCall(status, time.Since(start))
-		return Code{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, status, err)
+		c.metrics.SentianceCall(status, time.Since(start))
+		return answer{}, false, fmt.Errorf("%w: status %d: %w", ErrUpstream, status, err)
 	}
 	if err != nil {
-		c.opts.Metrics.SentianceCall(0, time.Since(start))
+		c.metrics.SentianceCall(0, time.Since(start))
 		if ctx.Err() != nil {
-			return Code{}, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+			return answer{}, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 		}
 		// The request may not have reached Sentiance; asking again only mints another code.
-		return Code{}, true, fmt.Errorf("%w: %w", ErrUpstream, err)
+		return answer{}, true, fmt.Errorf("%w: %w", ErrUpstream, err)
 	}
 	defer resp.Body.Close()
 	raw, readErr := io.ReadAll(resp.Body)
-	c.opts.Metrics.SentianceCall(resp.StatusCode, time.Since(start))
+	c.metrics.SentianceCall(resp.StatusCode, time.Since(start))
 
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		if readErr != nil {
 			if ctx.Err() != nil {
-				return Code{}, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+				return answer{}, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 			}
-			return Code{}, false, fmt.Errorf("%w: read 200 body: %w", ErrUpstream, readErr)
+			return answer{}, false, fmt.Errorf("%w: read 200 body: %w", ErrUpstream, readErr)
 		}
 		code, err := decode(raw)
 		return code, false, err
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return Code{}, false, fmt.Errorf("%w: status %d%s", ErrKeyRejected, resp.StatusCode, errorCode(raw))
+		return answer{}, false, fmt.Errorf("%w: status %d%s", ErrKeyRejected, resp.StatusCode, errorCode(raw))
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return Code{}, false, &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+		return answer{}, false, &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode == 500 || resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504:
-		return Code{}, true, fmt.Errorf("%w: status %d%s", ErrUpstream, resp.StatusCode, errorCode(raw))
+		return answer{}, true, fmt.Errorf("%w: status %d%s", ErrUpstream, resp.StatusCode, errorCode(raw))
 	default:
-		return Code{}, false, fmt.Errorf("%w: status %d%s", ErrUpstream, resp.StatusCode, errorCode(raw))
+		return answer{}, false, fmt.Errorf("%w: status %d%s", ErrUpstream, resp.StatusCode, errorCode(raw))
 	}
 }
 
 // decode checks the 200 body: a JSON object whose authentication_code looks
 // like one (hex, sane length), so garbage is never handed to the app.
-func decode(raw []byte) (Code, error) {
+func decode(raw []byte) (answer, error) {
 	var body struct {
 		Code      *string `json:"authentication_code"`
 		ExpiresAt *string `json:"expires_at"`
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return Code{}, fmt.Errorf("%w: 200 body is not the documented JSON", ErrUpstream)
+		return answer{}, fmt.Errorf("%w: 200 body is not the documented JSON", ErrUpstream)
 	}
 	if body.Code == nil || !ValidCode(*body.Code) {
-		return Code{}, fmt.Errorf("%w: 200 body has no usable authentication_code", ErrUpstream)
+		return answer{}, fmt.Errorf("%w: 200 body has no usable authentication_code", ErrUpstream)
 	}
-	code := Code{Value: *body.Code}
+	a := answer{code: *body.Code}
 	if body.ExpiresAt != nil {
 		if _, err := time.Parse(time.RFC3339Nano, *body.ExpiresAt); err == nil {
-			code.ExpiresAt = *body.ExpiresAt
+			a.expiresAt = *body.ExpiresAt
 		}
 	}
-	return code, nil
+	return a, nil
 }
 
 // ValidCode reports whether s has the form of a Sentiance authentication

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentiance-authcode/backend/devtools/devsentiance"
 	"github.com/sentiance-authcode/backend/internal/outbound"
 	"github.com/sentiance-authcode/backend/internal/sentiance"
-	"github.com/sentiance-authcode/backend/internal/testenv"
 )
 
 const apiKey = "test-user-link-key"
@@ -21,61 +21,61 @@ func TestAuthCode(t *testing.T) {
 	tests := []struct {
 		name      string
 		key       string
-		steps     []testenv.SentianceStep
+		steps     []devsentiance.Step
 		budget    time.Duration
 		wantErr   error
 		wantCalls int
-		check     func(t *testing.T, c sentiance.Code, err error)
+		check     func(t *testing.T, code, expiresAt string, err error)
 	}{
-		{name: "issued", key: apiKey, wantCalls: 1, check: func(t *testing.T, c sentiance.Code, err error) {
-			if len(c.Value) != 128 || c.ExpiresAt == "" {
-				t.Errorf("code = %+v", c)
+		{name: "issued", key: apiKey, wantCalls: 1, check: func(t *testing.T, code, expiresAt string, err error) {
+			if len(code) != 128 || expiresAt == "" {
+				t.Errorf("code = %q, expires_at %q", code, expiresAt)
 			}
-			exp, perr := time.Parse(time.RFC3339, c.ExpiresAt)
-			if perr != nil || exp.Sub(time.Now()) < 9*time.Minute || exp.Sub(time.Now()) > 11*time.Minute {
-				t.Errorf("expires_at = %q, want about ten minutes ahead", c.ExpiresAt)
+			exp, perr := time.Parse(time.RFC3339, expiresAt)
+			if left := time.Until(exp); perr != nil || left < 9*time.Minute || left > 11*time.Minute {
+				t.Errorf("expires_at = %q, want about ten minutes ahead", expiresAt)
 			}
 		}},
 		{name: "no expires_at", key: apiKey, wantCalls: 1,
-			steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"` + hex128 + `"}`}},
-			check: func(t *testing.T, c sentiance.Code, err error) {
-				if c.Value != hex128 || c.ExpiresAt != "" {
-					t.Errorf("code = %+v", c)
+			steps: []devsentiance.Step{{Status: 200, Body: `{"authentication_code":"` + hex128 + `"}`}},
+			check: func(t *testing.T, code, expiresAt string, err error) {
+				if code != hex128 || expiresAt != "" {
+					t.Errorf("code = %q, expires_at %q", code, expiresAt)
 				}
 			}},
 		{name: "wrong key", key: "wrong", wantErr: sentiance.ErrKeyRejected, wantCalls: 1},
-		{name: "forbidden", key: apiKey, steps: []testenv.SentianceStep{{Status: 403, Body: `{"message":"no scope"}`}}, wantErr: sentiance.ErrKeyRejected, wantCalls: 1},
+		{name: "forbidden", key: apiKey, steps: []devsentiance.Step{{Status: 403, Body: `{"message":"no scope"}`}}, wantErr: sentiance.ErrKeyRejected, wantCalls: 1},
 		{name: "rate limited", key: apiKey, wantCalls: 1,
-			steps: []testenv.SentianceStep{{Status: 429, Header: http.Header{"Retry-After": {"7"}}}},
-			check: func(t *testing.T, c sentiance.Code, err error) {
+			steps: []devsentiance.Step{{Status: 429, Header: http.Header{"Retry-After": {"7"}}}},
+			check: func(t *testing.T, _, _ string, err error) {
 				var rl *sentiance.RateLimitError
 				if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second {
 					t.Errorf("err = %v, want RateLimitError with 7s", err)
 				}
 			}},
-		{name: "503 then success", key: apiKey, steps: []testenv.SentianceStep{{Status: 503}}, wantCalls: 2},
-		{name: "reset then success", key: apiKey, steps: []testenv.SentianceStep{{Reset: true}}, wantCalls: 2},
-		{name: "500 three times", key: apiKey, steps: []testenv.SentianceStep{{Status: 500}, {Status: 502}, {Status: 504}}, wantErr: sentiance.ErrUpstream, wantCalls: 3},
-		{name: "redirect neither followed nor retried", key: apiKey, steps: []testenv.SentianceStep{{Status: 302, Header: http.Header{"Location": {"/users/auth-code?again"}}}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "400 not retried", key: apiKey, steps: []testenv.SentianceStep{{Status: 400, Body: `{"errorCode":"validation_error"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "200 not JSON", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: "<html>"}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "200 without code", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"expires_at":"2030-01-01T00:00:00Z"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "200 with a non-hex code", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"<script>alert(1)</script>aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "200 huge", key: apiKey, steps: []testenv.SentianceStep{{Status: 200, Body: `{"authentication_code":"` + strings.Repeat("a", 200_000) + `"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
-		{name: "slow beyond budget", key: apiKey, budget: 300 * time.Millisecond, steps: []testenv.SentianceStep{{Delay: 2 * time.Second}}, wantErr: sentiance.ErrTimeout, wantCalls: 1},
+		{name: "503 then success", key: apiKey, steps: []devsentiance.Step{{Status: 503}}, wantCalls: 2},
+		{name: "reset then success", key: apiKey, steps: []devsentiance.Step{{Reset: true}}, wantCalls: 2},
+		{name: "500 three times", key: apiKey, steps: []devsentiance.Step{{Status: 500}, {Status: 502}, {Status: 504}}, wantErr: sentiance.ErrUpstream, wantCalls: 3},
+		{name: "redirect neither followed nor retried", key: apiKey, steps: []devsentiance.Step{{Status: 302, Header: http.Header{"Location": {"/users/auth-code?again"}}}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "400 not retried", key: apiKey, steps: []devsentiance.Step{{Status: 400, Body: `{"errorCode":"validation_error"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 not JSON", key: apiKey, steps: []devsentiance.Step{{Status: 200, Body: "<html>"}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 without code", key: apiKey, steps: []devsentiance.Step{{Status: 200, Body: `{"expires_at":"2030-01-01T00:00:00Z"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 with a non-hex code", key: apiKey, steps: []devsentiance.Step{{Status: 200, Body: `{"authentication_code":"<script>alert(1)</script>aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "200 huge", key: apiKey, steps: []devsentiance.Step{{Status: 200, Body: `{"authentication_code":"` + strings.Repeat("a", 200_000) + `"}`}}, wantErr: sentiance.ErrUpstream, wantCalls: 1},
+		{name: "slow beyond budget", key: apiKey, budget: 300 * time.Millisecond, steps: []devsentiance.Step{{Delay: 2 * time.Second}}, wantErr: sentiance.ErrTimeout, wantCalls: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stand := testenv.StartSentiance(t, apiKey)
+			stand := devsentiance.Start(t, apiKey)
 			stand.Script(tt.steps...)
-			c := sentiance.New(stand.URL, outbound.NewClient(outbound.Options{}), sentiance.Options{Backoff: 10 * time.Millisecond})
+			c := sentiance.New(stand.URL, outbound.NewClient(outbound.Options{}), nil)
 			ctx := context.Background()
 			if tt.budget > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tt.budget)
 				defer cancel()
 			}
-			code, err := c.AuthCode(ctx, tt.key, "user-42")
+			code, expiresAt, err := c.AuthCode(ctx, tt.key, "user-42")
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -83,14 +83,14 @@ func TestAuthCode(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 			if tt.check != nil {
-				tt.check(t, code, err)
+				tt.check(t, code, expiresAt, err)
 			}
 			calls := stand.Calls()
 			if len(calls) != tt.wantCalls {
 				t.Fatalf("Sentiance got %d calls, want %d", len(calls), tt.wantCalls)
 			}
 			for _, call := range calls {
-				if call.Method != http.MethodPost || call.Path != "/users/auth-code" || call.ContentType != "application/json" || call.Authorization != "Bearer "+tt.key {
+				if call.Method != http.MethodPost || call.Path != sentiance.Path || call.ContentType != "application/json" || call.Authorization != "Bearer "+tt.key {
 					t.Errorf("call = %+v", call)
 				}
 				var body map[string]any
@@ -98,9 +98,9 @@ func TestAuthCode(t *testing.T) {
 					t.Errorf("body = %s, want exactly {\"external_id\":\"user-42\"}", call.Body)
 				}
 			}
-			if err == nil && code.Value != "" {
-				if codes := stand.Codes(); tt.steps == nil && (len(codes) != 1 || codes[0] != code.Value) {
-					t.Errorf("code %q is not the one Sentiance issued (%v)", code.Value, codes)
+			if err == nil && code != "" {
+				if codes := stand.Codes(); tt.steps == nil && (len(codes) != 1 || codes[0] != code) {
+					t.Errorf("code %q is not the one Sentiance issued (%v)", code, codes)
 				}
 			}
 		})

@@ -1,0 +1,346 @@
+// Package devidp is the identity provider stand-in of local mode and the
+// tests: keys made at start (RSA, with rotation, and one P-256 key), the
+// OpenID discovery document and JWKS a verifier reads, and tokens signed
+// with those keys. Its tokens are worthless anywhere else: the keys live
+// only in this process.
+package devidp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sentiance-authcode/backend/internal/identity"
+)
+
+// JWKSPath is where it serves its keys, under its issuer URL; the
+// discovery document is at identity.DiscoveryPath.
+const JWKSPath = "/.well-known/jwks.json"
+
+// The demo user of local mode and its token.
+const (
+	DemoUser      = "demo-user"
+	Audience      = "local-dev"
+	TokenLifetime = 12 * time.Hour
+)
+
+// ECKeyID names the P-256 key; the RSA keys are rsa-1, rsa-2, ...
+const ECKeyID = "ec-1"
+
+// Issuer signs tokens and publishes its keys. It is safe for concurrent use.
+type Issuer struct {
+	URL     string // the issuer (iss) and its base URL
+	JWKSURL string
+
+	srv *httptest.Server // nil when the caller serves it (ServeHTTP)
+
+	mu       sync.Mutex
+	rsaKeys  []*rsa.PrivateKey // oldest first; the last one signs
+	ec       *ecdsa.PrivateKey
+	extra    []map[string]any // AddJWK's keys
+	fetches  int
+	down     bool
+	override func(w http.ResponseWriter, r *http.Request, jwks []byte)
+}
+
+// New makes the keys of an issuer whose iss and base URL are issuerURL; the
+// caller serves it (local mode, on the API's own port).
+func New(issuerURL string) (*Issuer, error) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("development issuer key: %w", err)
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("development issuer key: %w", err)
+	}
+	url := strings.TrimRight(issuerURL, "/")
+	return &Issuer{URL: issuerURL, JWKSURL: url + JWKSPath, rsaKeys: []*rsa.PrivateKey{rsaKey}, ec: ec}, nil
+}
+
+// Start serves a new issuer on a loopback port of its own until the test
+// ends; over https (a certificate Client trusts) when useTLS.
+func Start(t testing.TB, useTLS bool) *Issuer {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	scheme := "http://"
+	if useTLS {
+		scheme = "https://"
+	}
+	i, err := New(scheme + srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.srv, srv.Config.Handler = srv, i
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return i
+}
+
+// Mint returns an RS256 token with claims plus iss, iat and exp (now + ttl)
+// unless claims sets them; a claim set to nil is left out.
+func (i *Issuer) Mint(claims map[string]any, ttl time.Duration) (string, error) {
+	now := time.Now()
+	all := jwt.MapClaims{"iss": i.URL, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	for k, v := range claims {
+		if v == nil {
+			delete(all, k)
+		} else {
+			all[k] = v
+		}
+	}
+	return i.sign(jwt.SigningMethodRS256, i.KeyID(), all, nil)
+}
+
+// Token is Mint for a test: exp ten minutes ahead unless claims sets it.
+func (i *Issuer) Token(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := i.Mint(claims, 10*time.Minute)
+	if err != nil {
+		t.Fatalf("devidp: %v", err)
+	}
+	return tok
+}
+
+// TokenES256 is Token signed with the P-256 key.
+func (i *Issuer) TokenES256(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	now := time.Now()
+	all := jwt.MapClaims{"iss": i.URL, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+	for k, v := range claims {
+		all[k] = v
+	}
+	return i.Sign(t, jwt.SigningMethodES256, ECKeyID, all, nil)
+}
+
+// Sign signs exactly claims with method, for tokens no well-behaved signer
+// makes: RS* and PS* with the current RSA key, ES256 with the P-256 key,
+// HS* with the RSA public key in PEM as the secret (algorithm confusion),
+// "none" unsigned. kid "" leaves the kid header out; header is merged in
+// last, and a nil value there removes that header.
+func (i *Issuer) Sign(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.MapClaims, header map[string]any) string {
+	t.Helper()
+	tok, err := i.sign(method, kid, claims, header)
+	if err != nil {
+		t.Fatalf("devidp: signing %s token: %v", method.Alg(), err)
+	}
+	return tok
+}
+
+func (i *Issuer) sign(method jwt.SigningMethod, kid string, claims jwt.MapClaims, header map[string]any) (string, error) {
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	for k, v := range header {
+		if v == nil {
+			delete(tok.Header, k)
+		} else {
+			tok.Header[k] = v
+		}
+	}
+	key, err := i.signingKey(method.Alg())
+	if err != nil {
+		return "", err
+	}
+	return tok.SignedString(key)
+}
+
+// SignSegments signs header and payload exactly as given (each is
+// base64url-encoded, nothing added or checked), for JSON no map can
+// produce: duplicate members, invalid UTF-8, trailing data.
+func (i *Issuer) SignSegments(t testing.TB, method jwt.SigningMethod, header, payload string) string {
+	t.Helper()
+	signing := b64([]byte(header)) + "." + b64([]byte(payload))
+	key, err := i.signingKey(method.Alg())
+	if err == nil {
+		var sig []byte
+		if sig, err = method.Sign(signing, key); err == nil {
+			return signing + "." + b64(sig)
+		}
+	}
+	t.Fatalf("devidp: signing %s token: %v", method.Alg(), err)
+	return ""
+}
+
+// SignRaw is SignSegments with the header {"alg","typ":"JWT"} plus kid
+// unless kid is "".
+func (i *Issuer) SignRaw(t testing.TB, method jwt.SigningMethod, kid, payload string) string {
+	t.Helper()
+	header := map[string]any{"alg": method.Alg(), "typ": "JWT"}
+	if kid != "" {
+		header["kid"] = kid
+	}
+	h, _ := json.Marshal(header) // strings always marshal
+	return i.SignSegments(t, method, string(h), payload)
+}
+
+func (i *Issuer) signingKey(alg string) (any, error) {
+	i.mu.Lock()
+	rsaKey, ec := i.rsaKeys[len(i.rsaKeys)-1], i.ec
+	i.mu.Unlock()
+	switch {
+	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"):
+		return rsaKey, nil
+	case strings.HasPrefix(alg, "ES"):
+		return ec, nil
+	case strings.HasPrefix(alg, "HS"):
+		der, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), err
+	case alg == "none":
+		return jwt.UnsafeAllowNoneSignatureType, nil
+	}
+	return nil, fmt.Errorf("no key for alg %q", alg)
+}
+
+// KeyID is the kid of the RSA key that signs now.
+func (i *Issuer) KeyID() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return "rsa-" + strconv.Itoa(len(i.rsaKeys))
+}
+
+// RotateKey adds a new RSA key, which signs from now on; the JWKS serves
+// it next to the old ones. It returns the new kid.
+func (i *Issuer) RotateKey(t testing.TB) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.mu.Lock()
+	i.rsaKeys = append(i.rsaKeys, key)
+	i.mu.Unlock()
+	return i.KeyID()
+}
+
+// AddJWK adds jwk (an RFC 7517 key object, as given) to the JWKS, after
+// the issuer's own keys: keys it cannot sign with, such as Wycheproof's.
+func (i *Issuer) AddJWK(jwk map[string]any) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.extra = append(i.extra, jwk)
+}
+
+// OverrideJWKS makes the JWKS path answer with h, which is given the
+// document the issuer would have served (to pad it, redirect, or answer
+// garbage); nil restores it. SetDown still wins; JWKSFetches still counts.
+func (i *Issuer) OverrideJWKS(h func(w http.ResponseWriter, r *http.Request, jwks []byte)) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.override = h
+}
+
+// SetDown makes every path answer 503 while down is true.
+func (i *Issuer) SetDown(down bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.down = down
+}
+
+// JWKSFetches counts requests for the JWKS, those answered 503 included.
+func (i *Issuer) JWKSFetches() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.fetches
+}
+
+// Client trusts the issuer's certificate (any client does for http).
+func (i *Issuer) Client() *http.Client { return i.srv.Client() }
+
+// Certificate is the issuer's TLS certificate in PEM, for a child process
+// that must trust it (SSL_CERT_FILE); nil over http.
+func (i *Issuer) Certificate() []byte {
+	if i.srv == nil || i.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: i.srv.Certificate().Raw})
+}
+
+// Close stops a started issuer: connections are refused afterwards.
+func (i *Issuer) Close() { i.srv.Close() }
+
+// Handles reports whether the issuer serves path.
+func (i *Issuer) Handles(path string) bool {
+	return path == identity.DiscoveryPath || path == JWKSPath
+}
+
+// ServeHTTP serves the discovery document and the JWKS.
+func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	i.mu.Lock()
+	if r.URL.Path == JWKSPath {
+		i.fetches++
+	}
+	down, override := i.down, i.override
+	i.mu.Unlock()
+	switch {
+	case !i.Handles(r.URL.Path):
+		http.NotFound(w, r)
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	case down:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+	case r.URL.Path == identity.DiscoveryPath:
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": i.URL, "jwks_uri": i.JWKSURL,
+			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+			"response_types_supported":              []string{"id_token"},
+			"subject_types_supported":               []string{"public"},
+		})
+	case override != nil:
+		doc, _ := json.Marshal(i.jwks())
+		override(w, r, doc)
+	default:
+		writeJSON(w, http.StatusOK, i.jwks())
+	}
+}
+
+// jwks is the RFC 7517 key set: the RSA keys, the P-256 key, then AddJWK's.
+func (i *Issuer) jwks() map[string]any {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var keys []map[string]any
+	for n, k := range i.rsaKeys {
+		keys = append(keys, map[string]any{
+			"kty": "RSA", "kid": "rsa-" + strconv.Itoa(n+1), "alg": "RS256", "use": "sig",
+			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes()),
+		})
+	}
+	// The ECDH form is 0x04 || X || Y, each coordinate padded to 32 bytes.
+	pub, _ := i.ec.PublicKey.ECDH()
+	xy := pub.Bytes()[1:]
+	keys = append(keys, map[string]any{
+		"kty": "EC", "kid": ECKeyID, "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(xy[:32]), "y": b64(xy[32:]),
+	})
+	return map[string]any{"keys": append(keys, i.extra...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -1,0 +1,263 @@
+// Package devsentiance is the Sentiance stand-in of local mode and the
+// tests. It answers POST /users/auth-code as Sentiance documents it: an API
+// key as bearer token, a JSON body with a non-empty string external_id, and
+// a 200 with a 128-character lowercase hex authentication_code that expires
+// ten minutes later. Tests can script other answers (Script) and read what
+// it received (Calls). Its codes are random and mean nothing to Sentiance.
+package devsentiance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sentiance-authcode/backend/internal/sentiance"
+)
+
+// MaxBodyBytes caps the request body read. Sentiance documents no limit;
+// this keeps a runaway client from filling memory.
+const MaxBodyBytes = 1 << 20
+
+// CodeLifetime is how long a code lives, as Sentiance documents.
+const CodeLifetime = 10 * time.Minute
+
+// Call is one request the stand-in received, valid or not.
+type Call struct {
+	Method, Path, Authorization, ContentType string
+	Body                                     []byte
+	ExternalID                               string // the body's external_id, if it had a string one
+}
+
+// Step is a scripted answer to one call, instead of the normal one. The
+// stand-in first waits Delay (giving up if the client goes away). Then, with
+// Reset, it drops the connection without answering (a TCP reset); with
+// Status, it answers Status with Header and Body (Content-Type
+// application/json unless Header sets one). A step with neither gives the
+// normal answer after its Delay.
+type Step struct {
+	Status int
+	Body   string
+	Header http.Header
+	Delay  time.Duration
+	Reset  bool
+}
+
+// Server answers like Sentiance. It is safe for concurrent use.
+type Server struct {
+	URL string // set by Start
+
+	record bool          // keep Calls and Codes (tests; local mode keeps nothing)
+	closed chan struct{} // closed when a started stand-in stops: ends every delay
+
+	mu    sync.Mutex
+	keys  []string
+	delay time.Duration
+	steps []Step
+	calls []Call
+	codes []string
+}
+
+// New returns a stand-in accepting apiKey (an empty key accepts nothing).
+func New(apiKey string) *Server {
+	return &Server{keys: []string{apiKey}, closed: make(chan struct{})}
+}
+
+// Start serves a stand-in accepting apiKey on a loopback port of its own
+// until the test ends, recording every call and code.
+func Start(t testing.TB, apiKey string) *Server {
+	t.Helper()
+	s := New(apiKey)
+	s.record = true
+	srv := httptest.NewServer(s)
+	s.URL = srv.URL
+	t.Cleanup(func() {
+		close(s.closed)
+		srv.Close()
+	})
+	return s
+}
+
+// SetKey changes the accepted API keys, as after a rotation. Sentiance
+// accepts every active key of an app (up to 10), so passing the old and
+// the new key models the overlap a rotation relies on.
+func (s *Server) SetKey(apiKeys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = append([]string(nil), apiKeys...)
+}
+
+// SetDelay delays every normal answer by d.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// Script queues steps: each of the next calls, whatever it asks, takes the
+// next step. Once the queue is empty the normal behaviour resumes.
+func (s *Server) Script(steps ...Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps = append(s.steps, steps...)
+}
+
+// Calls returns every request received so far, in order of arrival.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// Codes returns every authentication_code issued so far.
+func (s *Server) Codes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.codes)
+}
+
+// Reset forgets the calls and codes recorded so far (the script, keys and
+// delay stay), so a long test such as a fuzz target checks each round alone.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls, s.codes = nil, nil
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes))
+	var req struct {
+		ExternalID any `json:"external_id"`
+	}
+	jsonErr := json.Unmarshal(body, &req)
+	externalID, _ := req.ExternalID.(string)
+
+	s.mu.Lock()
+	if s.record {
+		s.calls = append(s.calls, Call{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body, externalID})
+	}
+	delay := s.delay
+	var step *Step
+	if len(s.steps) > 0 {
+		step = &s.steps[0]
+		s.steps = s.steps[1:]
+		delay = step.Delay
+	}
+	authorized := slices.ContainsFunc(s.keys, func(key string) bool { return bearerIs(r.Header.Get("Authorization"), key) })
+	s.mu.Unlock()
+
+	if !s.sleep(r.Context(), delay) {
+		return
+	}
+	switch {
+	case step != nil && step.Reset:
+		reset(w)
+	case step != nil && step.Status != 0:
+		for k, v := range step.Header {
+			w.Header()[k] = v
+		}
+		if w.Header().Get("Content-Type") == "" && step.Body != "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(step.Status)
+		_, _ = io.WriteString(w, step.Body)
+	case r.URL.Path != sentiance.Path:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed"})
+	case !authorized:
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized", "errorCode": "unauthorized"})
+	case !isJSON(r.Header.Get("Content-Type")):
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{
+			"message": "Content-Type must be application/json", "errorCode": "unsupported_media_type"})
+	case jsonErr != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "body must be a JSON object", "errorCode": "validation_error"})
+	case externalID == "":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "external_id must be a non-empty string", "errorCode": "validation_error"})
+	default:
+		code := NewCode()
+		if s.record {
+			s.mu.Lock()
+			s.codes = append(s.codes, code)
+			s.mu.Unlock()
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"authentication_code": code, "expires_at": ExpiresAt(time.Now())})
+	}
+}
+
+// NewCode returns a random code in Sentiance's format: 128 lowercase hex
+// characters.
+func NewCode() string {
+	b := make([]byte, 64)
+	_, _ = rand.Read(b) // never fails, per crypto/rand
+	return hex.EncodeToString(b)
+}
+
+// ExpiresAt is the expires_at Sentiance would give a code issued at now:
+// CodeLifetime later, RFC 3339 in UTC with milliseconds.
+func ExpiresAt(now time.Time) string {
+	return now.UTC().Add(CodeLifetime).Format("2006-01-02T15:04:05.000Z")
+}
+
+// sleep waits d and reports whether the answer should still be sent: not if
+// the client went away or the stand-in is stopping.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closed:
+		return false
+	}
+}
+
+// reset drops the connection with a TCP RST, so the client gets "connection
+// reset by peer" rather than a clean end of stream.
+func reset(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // HTTP/2: abort the stream instead
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	conn.Close()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// bearerIs reports whether header is "Bearer <key>" (scheme
+// case-insensitive, RFC 9110). An empty key accepts nothing.
+func bearerIs(header, key string) bool {
+	scheme, token, ok := strings.Cut(header, " ")
+	return ok && key != "" && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(token), []byte(key)) == 1
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
