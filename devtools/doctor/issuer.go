@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/MicahParks/jwkset"
 
 	"github.com/sentiance-authcode/backend/internal/identity"
-	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
 // checkIssuer reads the issuer's discovery document, as the gateway and the
@@ -83,8 +83,9 @@ func (d *doctor) checkJWKS(ctx context.Context) {
 // where it has them.
 func fetchError(err error) string {
 	var urlErr *url.Error
+	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, outbound.ErrBodyTooLarge):
+	case errors.As(err, &tooLarge):
 		return fmt.Sprintf("larger than API Gateway's limit of %d bytes", identity.MaxJWKSBytes)
 	case errors.As(err, &urlErr):
 		return fmt.Sprintf("unreachable (%v)", urlErr.Err)

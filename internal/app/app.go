@@ -1,9 +1,7 @@
-// Package app is the one place that assembles the function: it reads the
-// configuration from the environment (Load) and builds the key source, the
-// token verifier, the Sentiance client, the per-user limit and the request
-// path from it (New). The Lambda, local mode and the tests all build the
-// function here, so they run the same code; every outside dependency can be
-// replaced through Options.
+// Package app is the one place that assembles the function: Load reads its
+// configuration from the environment, New builds it from that. The Lambda,
+// local mode and the tests all build it here, so they run the same code;
+// Options replaces its outside dependencies.
 package app
 
 import (
@@ -27,9 +25,8 @@ import (
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
-// PrefetchTimeout bounds the fetches at init: well inside Lambda's 10 s
-// init phase, and short enough that a down peer does not hold up the
-// first request for long (it retries them itself).
+// PrefetchTimeout bounds the fetches at init: well inside Lambda's 10 s init
+// phase, and short enough that a down peer does not hold up the first request.
 const PrefetchTimeout = 2 * time.Second
 
 // Options are the function's outside dependencies; each nil one takes the
@@ -37,12 +34,9 @@ const PrefetchTimeout = 2 * time.Second
 type Options struct {
 	Logger  *slog.Logger // default: discard
 	Metrics *metrics.EMF // default: none counted
-	// SecretsManager reads the key; default: the SDK client from the AWS
-	// default configuration.
+	// The AWS clients; default: the SDK's, from the AWS default configuration.
 	SecretsManager secret.API
-	// DynamoDB counts per-user limits when cfg.RateLimitTable is set;
-	// default: the SDK client from the AWS default configuration.
-	DynamoDB authcode.DynamoAPI
+	DynamoDB       authcode.DynamoAPI // used when cfg.RateLimitTable is set
 	// Transport carries the calls to Sentiance and the identity provider,
 	// under outbound's limits; default: outbound's own.
 	Transport http.RoundTripper
@@ -102,7 +96,7 @@ func New(ctx context.Context, cfg Config, o Options) (*App, error) {
 	})}
 
 	var verifier authcode.TokenVerifier
-	if cfg.VerifiesTokens() {
+	if cfg.JWTIssuer != "" {
 		a.verifier = identity.NewVerifier(identity.VerifierOptions{
 			Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, Algorithms: cfg.JWTAlgorithms, JWKSURL: cfg.JWKSURL,
 			Client: a.client(identity.MaxJWKSBytes, o.Transport), Logger: o.Logger, Now: o.Now,
@@ -142,19 +136,16 @@ func (a *App) client(maxBody int64, base http.RoundTripper) *http.Client {
 	return c
 }
 
-// Prefetch fetches the Sentiance key and the identity provider's keys, both
-// at once, waiting at most timeout. The Lambda calls it at init so that a
-// cold start's first request finds both ready instead of fetching them one
-// after the other. It waits rather than leaving the fetches running: an
-// instance frozen after init (provisioned concurrency) would otherwise thaw
-// with a fetch cut off mid-flight. Failures are not fatal; requests retry.
+// Prefetch fetches the Sentiance key and the identity provider's keys at
+// once, and opens the connection to Sentiance, waiting at most timeout, so a
+// cold start's first request finds them ready. It waits rather than leave
+// them running: an instance frozen after init would thaw with a fetch cut
+// off. Failures are not fatal; requests retry.
 func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = a.keys.Key(ctx) })
-	// The TLS connection to Sentiance too (no request), so the first code
-	// costs one round trip.
 	wg.Go(func() { _ = a.sentiance.Warm(ctx) })
 	if a.verifier != nil {
 		wg.Go(func() { _ = a.verifier.Warm(ctx) })
@@ -162,15 +153,14 @@ func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 	wg.Wait()
 }
 
-// KeyExpiry loads the key if it is not cached yet and returns when it
-// expires; ok is false when the secret gives no readable expires_at. Local
-// mode shows it in its banner.
+// KeyExpiry loads the key if need be and returns when it expires; ok is
+// false without a readable expires_at. Local mode's banner shows it.
 func (a *App) KeyExpiry(ctx context.Context) (expires time.Time, ok bool, err error) {
 	return a.keys.KeyExpiry(ctx)
 }
 
-// Close stops the verifier's background key refresh and closes idle
-// connections. A Lambda never needs it; a local server calls it at shutdown.
+// Close stops the verifier's background refresh and closes idle
+// connections: local mode's shutdown (a Lambda never needs it).
 func (a *App) Close() {
 	if a.verifier != nil {
 		a.verifier.Close()

@@ -13,9 +13,6 @@ import (
 	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
-// Load takes the function's settings from the environment and rejects bad
-// values at start-up, naming the variable at fault.
-
 // Regions maps the SENTIANCE_REGION values to Sentiance's API base URLs.
 var Regions = map[string]string{
 	"eu": "https://api.sentiance.com",
@@ -28,9 +25,7 @@ const (
 	DefaultRegion           = "eu"
 	DefaultMetricsNamespace = "SentianceAuthCode"
 	DefaultExternalIDClaim  = "sub"
-	// DefaultSecretTTL is how long a loaded key is used before Secrets
-	// Manager is asked again: a new key reaches every instance within it.
-	DefaultSecretTTL = 5 * time.Minute
+	DefaultSecretTTL        = 5 * time.Minute // a new key reaches every instance within it
 )
 
 // Variables are the environment variables the deployment sets (template.yaml
@@ -48,8 +43,8 @@ var Variables = []string{
 	"RATE_LIMIT_FAIL_MODE",
 }
 
-// Overrides are variables Load also reads but the deployment leaves unset:
-// their defaults are right for production.
+// Overrides are read too, but the deployment leaves them unset: their
+// defaults are right for production.
 var Overrides = []string{
 	"SENTIANCE_API_URL",
 	"JWKS_URL",
@@ -57,8 +52,7 @@ var Overrides = []string{
 	"SECRET_CACHE_TTL",
 }
 
-// DefaultAlgorithms is JWT_ALGORITHMS' default; template.yaml leaves it
-// unset, and the doctor checks tokens against it.
+// DefaultAlgorithms is JWT_ALGORITHMS' default; the doctor checks tokens against it.
 const DefaultAlgorithms = "RS256,ES256"
 
 // ErrInvalid marks every configuration error.
@@ -75,25 +69,20 @@ type Config struct {
 	JWKSURL          string   // empty: discovered from the issuer
 	JWTAlgorithms    []string // allow-list for in-function verification
 	SentianceAppID   string
-	MetricsNamespace string // CloudWatch namespace of the EMF metrics
-	// RateLimit caps codes per external_id; nil when off (RATE_LIMIT empty).
-	RateLimit *authcode.Limit
-	// RateLimitTable is the DynamoDB table shared by all instances; empty:
+	MetricsNamespace string          // CloudWatch namespace of the EMF metrics
+	RateLimit        *authcode.Limit // nil: no per-user limit (RATE_LIMIT empty)
+	// RateLimitTable is the DynamoDB table all instances share; empty:
 	// counted in this process only (local runs).
-	RateLimitTable string
-	// RateLimitFailClosed answers 503 when the table cannot be reached;
-	// by default (open) codes are issued and a warning logged.
-	RateLimitFailClosed bool
+	RateLimitTable      string
+	RateLimitFailClosed bool // RATE_LIMIT_FAIL_MODE=closed: 503 when the table cannot be reached
 }
-
-// VerifiesTokens reports whether the function verifies bearer tokens itself.
-func (c Config) VerifiesTokens() bool { return c.JWTIssuer != "" }
 
 // Algorithms the function can verify with keys from a JWKS. HS* is left out
 // on purpose: it would need a shared secret, which this backend never holds.
 var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// Load reads the configuration through getenv (os.Getenv in production).
+// Load reads the configuration through getenv (os.Getenv in production) and
+// rejects bad values at start-up, naming the variable at fault.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		SecretID:         strings.TrimSpace(getenv("USER_LINK_SECRET_ID")),

@@ -185,22 +185,15 @@ func baseHeaders(contentType string) map[string]string {
 	}
 }
 
-type successBody struct {
-	AuthenticationCode string `json:"authentication_code"`
-	AuthCode           string `json:"auth_code"`
-	ExpiresAt          string `json:"expires_at,omitempty"`
-	PlatformURL        string `json:"platform_url"`
-	AppID              string `json:"app_id,omitempty"`
+// SuccessBody is the 200 answer: the Result and, for apps built on
+// Sentiance's sample backend, the code again as auth_code.
+type SuccessBody struct {
+	Result
+	AuthCode string `json:"auth_code"`
 }
 
 func success(r Result) events.APIGatewayV2HTTPResponse {
-	body, _ := json.Marshal(successBody{
-		AuthenticationCode: r.Code,
-		AuthCode:           r.Code,
-		ExpiresAt:          r.ExpiresAt,
-		PlatformURL:        r.PlatformURL,
-		AppID:              r.AppID,
-	})
+	body, _ := json.Marshal(SuccessBody{Result: r, AuthCode: r.Code})
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: baseHeaders("application/json"), Body: string(body)}
 }
 

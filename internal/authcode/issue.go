@@ -12,15 +12,13 @@ import (
 	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
-// Timeout is the function's timeout, as template.yaml sets it (a test
-// holds them together) and local mode's gateway gives each invocation.
+// Timeout is the function's timeout: template.yaml's (a test holds them
+// together), and each of local mode's invocations.
 const Timeout = 10 * time.Second
 
-// Time kept back from the invocation's deadline to answer in, and the bound
-// on one per-user limit check: a slow table must not hold up every login.
 const (
-	margin         = 500 * time.Millisecond
-	limiterTimeout = time.Second
+	margin         = 500 * time.Millisecond // kept back from the deadline to answer in
+	limiterTimeout = time.Second            // a slow table must not hold up every login
 )
 
 // TokenVerifier verifies a bearer token and returns its claims.
@@ -40,8 +38,7 @@ type CodeIssuer interface {
 	AuthCode(ctx context.Context, apiKey, externalID string) (code, expiresAt string, err error)
 }
 
-// Limiter counts codes per external_id; a positive wait refuses the request
-// until then.
+// Limiter counts codes per external_id; a positive wait refuses the request.
 type Limiter interface {
 	Allow(ctx context.Context, externalID string) (wait time.Duration, err error)
 }
@@ -58,12 +55,12 @@ type Request struct {
 	BodyExternalID *string
 }
 
-// Result is a code for the caller.
+// Result is a code for the caller, as the 200 answer carries it.
 type Result struct {
-	Code        string
-	ExpiresAt   string // empty when Sentiance sent none
-	PlatformURL string
-	AppID       string // empty when not configured
+	Code        string `json:"authentication_code"`
+	ExpiresAt   string `json:"expires_at,omitempty"` // empty when Sentiance sent none
+	PlatformURL string `json:"platform_url"`
+	AppID       string `json:"app_id,omitempty"` // empty when not configured
 }
 
 // Options are a Function's parts; Verifier, Limiter and Metrics may be nil.

@@ -11,31 +11,25 @@ import (
 )
 
 var (
-	// ErrInvalidToken: the token is missing, malformed, wrongly signed,
-	// expired or meant for someone else. Answer 401.
+	// ErrInvalidToken: missing, malformed, wrongly signed, expired or meant
+	// for someone else (401).
 	ErrInvalidToken = errors.New("invalid token")
-	// ErrKeysUnavailable: the identity provider's keys could not be fetched,
-	// so the token could not be judged. Answer 503, not 401.
+	// ErrKeysUnavailable: the provider's keys could not be fetched, so the
+	// token could not be judged (503, not 401).
 	ErrKeysUnavailable = errors.New("identity provider keys unavailable")
-	// ErrAudience: the token is meant for another audience (aud, or
-	// client_id when aud is absent). It is also an ErrInvalidToken.
+	// ErrAudience: meant for another audience; also an ErrInvalidToken.
 	ErrAudience = errors.New("audience not accepted")
-	// ErrExternalID: the token is valid but its external_id claim is not
-	// usable. Answer 403.
+	// ErrExternalID: a valid token whose external_id claim is unusable (403).
 	ErrExternalID = errors.New("unusable external_id claim")
 )
 
 // MaxExternalIDBytes bounds the external_id we pass to Sentiance.
 const MaxExternalIDBytes = 256
 
-// ExternalID checks the value of the external_id claim: a non-empty string of
-// at most MaxExternalIDBytes bytes of valid UTF-8 without control characters.
-//
-// U+FFFD (the replacement character) counts as invalid UTF-8: Go's JSON
-// decoder, which decodes both the token's claims and the Lambda event's,
-// puts it in place of invalid bytes and unpaired surrogates, so a claim
-// holding it was not valid UTF-8 when the identity provider signed it, and
-// "user\xff" and "user\xfe" would otherwise both become one Sentiance user.
+// ExternalID checks the external_id claim: a non-empty string of at most
+// MaxExternalIDBytes bytes of valid UTF-8 without control characters. U+FFFD
+// counts as invalid: Go's JSON decoder puts it in place of invalid bytes, so
+// "user\xff" and "user\xfe" would otherwise become one Sentiance user.
 func ExternalID(v any) (string, error) {
 	s, ok := v.(string)
 	switch {

@@ -24,31 +24,25 @@ import (
 	"github.com/sentiance-authcode/backend/internal/outbound"
 )
 
-// MaxJWKSBytes caps a JWKS or discovery document, as API Gateway's JWT
-// authorizer does.
-const MaxJWKSBytes = 150_000
+const (
+	// MaxJWKSBytes caps a JWKS or discovery document, as API Gateway does.
+	MaxJWKSBytes = 150_000
+	// MaxTokenBytes: longer tokens are refused before any parsing work.
+	MaxTokenBytes = 8 << 10
+	// DiscoveryPath is where a provider's OpenID configuration is, under its issuer.
+	DiscoveryPath = "/.well-known/openid-configuration"
+)
 
-// MaxTokenBytes: longer tokens are refused before any parsing work.
-const MaxTokenBytes = 8 << 10
-
-// DiscoveryPath is where an OpenID provider publishes its configuration,
-// under the issuer URL.
-const DiscoveryPath = "/.well-known/openid-configuration"
-
-// GatewayAlgorithms are the algorithms API Gateway's JWT authorizer
-// verifies: RSA-based ones only. Local mode's gateway and the doctor hold
-// tokens to them.
+// GatewayAlgorithms are the only ones API Gateway's JWT authorizer verifies;
+// local mode's gateway and the doctor hold tokens to them.
 var GatewayAlgorithms = []string{"RS256", "RS384", "RS512"}
 
-// Fixed timings of the key set. A Lambda instance is frozen between
-// requests, so refreshing on an unknown kid is what picks up a rotation.
+// A frozen Lambda runs no background refresh: a kid it does not know makes
+// it refresh (at most every unknownKIDInterval), which picks up a rotation.
 const (
-	// unknownKIDInterval rate-limits JWKS refreshes caused by an unknown kid.
 	unknownKIDInterval = 30 * time.Second
-	// retryInterval is how soon a JWKS that could not be loaded at all is
-	// tried again.
-	retryInterval = 2 * time.Second
-	maxLeeway     = time.Minute
+	retryInterval      = 2 * time.Second // before a JWKS never loaded is tried again
+	maxLeeway          = time.Minute
 )
 
 // VerifierOptions configure a Verifier.
@@ -214,8 +208,7 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	// The background refresh lives as long as the verifier, not the request.
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	v.stop = stop
-	// The first fetch runs inside NewDefaultOverrideCtx; its error, if any,
-	// says why there are no keys (the later ones are only logged).
+	// The first fetch's error, if any, says why there are no keys.
 	var first sync.Once
 	var firstErr error
 	kf, err := keyfunc.NewDefaultOverrideCtx(bg, []string{jwksURL}, keyfunc.Override{
@@ -246,8 +239,7 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	return kf, nil
 }
 
-// Keys returns the keys of the JWKS, loading them first if need be: the
-// doctor says which of them the gateway can use.
+// Keys returns the JWKS's keys, loading them if need be (for the doctor).
 func (v *Verifier) Keys(ctx context.Context) ([]jwkset.JWK, error) {
 	kf, err := v.keys(ctx)
 	if err != nil {
@@ -291,8 +283,8 @@ type Discovery struct {
 	JWKSURI string `json:"jwks_uri"`
 }
 
-// Discover reads the OpenID configuration of issuer with client; it does
-// not judge what the document names. The verifier and the doctor use it.
+// Discover reads issuer's OpenID configuration; the verifier and the doctor
+// judge what it names.
 func Discover(ctx context.Context, client *http.Client, issuer string) (Discovery, error) {
 	d := Discovery{URL: strings.TrimRight(issuer, "/") + DiscoveryPath}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.URL, nil)
@@ -317,13 +309,10 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (Discover
 	return d, nil
 }
 
-// checkSegments refuses header or payload objects with duplicate member
-// names: JSON decoders disagree on which duplicate wins, and a token that
-// says "sub" twice is an attack, not a mistake. At the top level, where the
-// registered claims and the external_id claim live, names that differ only
-// in case ("sub" and "SUB") count as duplicates too: Go's encoding/json
-// matches struct fields case-insensitively, so another reader of the same
-// token could take the other one.
+// checkSegments refuses a header or payload with a duplicate member: JSON
+// readers disagree on which one wins, so a token that says "sub" twice is an
+// attack. At the top level names differing only in case count too, as Go's
+// encoding/json matches fields case-insensitively.
 func checkSegments(raw string) error {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
@@ -341,9 +330,8 @@ func checkSegments(raw string) error {
 	return nil
 }
 
-// noDuplicateKeys fails on an object with a repeated member name at any
-// depth, or on input that is not one JSON value. It walks the tokens of
-// encoding/json's decoder, whose errors say which way the input is wrong.
+// noDuplicateKeys fails on a repeated member name at any depth, or on input
+// that is not one JSON value.
 func noDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -396,9 +384,8 @@ func walk(dec *json.Decoder, depth int) error {
 	return nil
 }
 
-// foldCase maps s to one representative of its case-insensitive class
-// (Unicode simple folding, as strings.EqualFold and encoding/json use), so
-// that "sub", "SUB" and "ſub" (long s) compare equal.
+// foldCase maps s to one member of its class under Unicode simple folding
+// (as encoding/json uses), so "sub", "SUB" and "ſub" compare equal.
 func foldCase(s string) string {
 	return strings.Map(func(r rune) rune {
 		least := r

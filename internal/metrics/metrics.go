@@ -26,10 +26,7 @@ const (
 	KeyRejected      = "KeyRejected"      // Sentiance answered 401/403 to the key
 	SecretFetches    = "SecretFetches"    // Secrets Manager fetches, by Outcome
 	RateLimitErrors  = "RateLimitErrors"  // per-user limit checks that failed
-	// KeyDaysToExpiry is the whole days left before the user_link key
-	// expires (negative once expired), each time the key is loaded; only
-	// when the secret carries expires_at.
-	KeyDaysToExpiry = "KeyDaysToExpiry"
+	KeyDaysToExpiry  = "KeyDaysToExpiry"  // days the loaded key has left, when the secret says
 )
 
 // Names lists every metric the function emits.
@@ -45,15 +42,13 @@ const (
 	FetchOK    FetchOutcome = "ok"    // a key was loaded
 	FetchStale FetchOutcome = "stale" // the fetch failed; the cached key is served
 	FetchError FetchOutcome = "error" // the fetch failed and there is no key
-	// FetchBadExpiry: a key was loaded but the secret's expires_at could not
-	// be read, so its expiry is not watched. Counted instead of ok, once per
-	// instance and distinct value, so the outcomes still add up to fetches.
+	// FetchBadExpiry: a key was loaded but its expires_at could not be read;
+	// counted instead of ok, once per instance and distinct value.
 	FetchBadExpiry FetchOutcome = "bad_expiry"
 )
 
-// EMF writes metrics to w, one line each. It is safe for concurrent use. A
-// nil *EMF counts nothing, so code and tests that do not look at metrics
-// pass nil.
+// EMF writes metrics to w, one line each. It is safe for concurrent use; a
+// nil *EMF counts nothing.
 type EMF struct {
 	mu        sync.Mutex // one line at a time
 	w         io.Writer
@@ -116,9 +111,8 @@ type metric struct {
 	Unit string `json:"Unit"`
 }
 
-// put writes one EMF document: the metadata under _aws, then the dimension
-// values and the metric value as top-level members. dim is "" for a metric
-// with only the Service dimension.
+// put writes one EMF document: the metadata under _aws, the dimension values
+// and the metric value; dim is "" for a metric with only Service.
 func (m *EMF) put(name, unit string, value float64, dim, dimValue string) {
 	if m == nil || math.IsNaN(value) || math.IsInf(value, 0) {
 		return // counting is off, or the value is not representable in JSON

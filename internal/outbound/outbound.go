@@ -1,7 +1,7 @@
-// Package outbound builds the HTTP clients used to call Sentiance and the
-// identity provider: short timeouts, no redirects, and capped response bodies,
-// so a slow or hostile upstream can neither hang the function nor exhaust its
-// memory.
+// Package outbound builds the HTTP clients that call Sentiance and the
+// identity provider: short timeouts, no redirects and capped response
+// bodies, so a slow or hostile upstream can neither hang the function nor
+// exhaust its memory.
 package outbound
 
 import (
@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,16 +17,15 @@ import (
 	"time"
 )
 
-// ErrBodyTooLarge is returned while reading a response body past its cap.
-var ErrBodyTooLarge = errors.New("response body too large")
-
 // ErrRedirect is returned when an upstream answers with a redirect; following
 // it could send the API key or the request to a host we did not choose.
 var ErrRedirect = errors.New("upstream redirect refused")
 
 // Options tune a client.
 type Options struct {
-	MaxBody int64         // response bodies are cut off past this many bytes; default 64 KiB
+	// MaxBody caps response bodies, default 64 KiB; past it reads fail with
+	// *http.MaxBytesError.
+	MaxBody int64
 	Timeout time.Duration // whole-request backstop; zero: none
 	// Base, when set, replaces the transport below the limits (tests
 	// answer in-process through it); the dial and TLS settings are then its own.
@@ -43,12 +41,8 @@ const (
 	dialTimeout    = 2 * time.Second
 	headerTimeout  = 8 * time.Second // time to response headers
 	maxIdlePerHost = 4
-	// preconnectMaxAge is how long a connection opened by Preconnect waits
-	// for a request to take it; older, it is closed and the request dials
-	// anew (the server may have dropped it). Counted from the handshake. A
-	// cold start's first request follows init within a few seconds at most
-	// (init waits up to 2 s for its fetches), and servers keep idle TLS
-	// connections far longer.
+	// preconnectMaxAge: an older preconnected connection is closed and the
+	// request dials anew. A cold start's first request comes within seconds.
 	preconnectMaxAge = 10 * time.Second
 	handshakeTimeout = dialTimeout + time.Second
 )
@@ -104,8 +98,8 @@ func NewClient(o Options) *http.Client {
 	}
 }
 
-// capped wraps every response body in a reader that fails past max bytes,
-// which also covers callers (such as the JWKS library) that read bodies whole.
+// capped caps every response body, which also covers callers (such as the
+// JWKS library) that read bodies whole.
 type capped struct {
 	next http.RoundTripper
 	max  int64
@@ -119,9 +113,9 @@ func (c capped) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if resp.ContentLength > c.max {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: %s declares %d bytes, cap is %d", ErrBodyTooLarge, req.URL.Redacted(), resp.ContentLength, c.max)
+		return nil, fmt.Errorf("%s declares %d bytes: %w", req.URL.Redacted(), resp.ContentLength, &http.MaxBytesError{Limit: c.max})
 	}
-	resp.Body = &limitedBody{ReadCloser: resp.Body, left: c.max}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, c.max)
 	return resp, nil
 }
 
@@ -136,13 +130,10 @@ func (c capped) CloseIdleConnections() {
 	}
 }
 
-// Preconnect opens a TLS connection to rawURL's host (TCP connect and
-// handshake, no HTTP request, so nothing reaches the server's API) for the
-// client's next request there to take. A cold start calls it while it
-// fetches its secret, so the first request pays one round trip instead of a
-// connect, a handshake and a round trip. It does nothing for plain-HTTP URLs,
-// for hosts reached through a proxy and for clients NewClient did not build.
-// Its error is a failed dial or handshake, certificate errors included.
+// Preconnect opens a TLS connection to rawURL's host (a handshake, no HTTP
+// request) for the client's next request there to take, so a cold start's
+// first request pays one round trip, not three. It does nothing for plain
+// http, through a proxy, or for clients NewClient did not build.
 func Preconnect(ctx context.Context, c *http.Client, rawURL string) error {
 	t, ok := c.Transport.(capped)
 	if !ok || t.tls == nil {
@@ -241,29 +232,6 @@ func (d *tlsDialer) handshake(ctx context.Context, network, addr string) (*tls.C
 	return conn, nil
 }
 
-type limitedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// One more byte would be over the cap: tell apart "exactly max" from "more".
-		var one [1]byte
-		n, err := b.ReadCloser.Read(one[:])
-		if n > 0 {
-			return 0, ErrBodyTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
 // CheckURL accepts https URLs, and http only to a loopback address (tests and
 // local stand-ins), so a typo cannot send a key or token in clear text.
 func CheckURL(raw string) error {
@@ -275,20 +243,11 @@ func CheckURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if IsLoopback(u.Hostname()) {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || ip != nil && ip.IsLoopback() {
 			return nil
 		}
 		return fmt.Errorf("must use https (http is allowed only to a loopback address); got %q", raw)
 	default:
 		return fmt.Errorf("must use https; got %q", raw)
 	}
-}
-
-// IsLoopback reports whether host is localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// tooLarge stands for an *http.MaxBytesError with the client's limit.
+var tooLarge = errors.New("a *http.MaxBytesError")
+
 func TestClient(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -37,8 +40,8 @@ func TestClient(t *testing.T) {
 		{path: "/small", wantLen: 100},
 		{path: "/exact", wantLen: 1000},
 		{path: "/redirect", wantErr: ErrRedirect},
-		{path: "/declared-big", wantErr: ErrBodyTooLarge},
-		{path: "/chunked-big", wantErr: ErrBodyTooLarge},
+		{path: "/declared-big", wantErr: tooLarge},
+		{path: "/chunked-big", wantErr: tooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -47,6 +50,10 @@ func TestClient(t *testing.T) {
 			if err == nil {
 				body, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
+			}
+			var maxBytes *http.MaxBytesError
+			if tt.wantErr == tooLarge && errors.As(err, &maxBytes) && maxBytes.Limit == 1000 {
+				return
 			}
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {

@@ -1,12 +1,8 @@
 // Package secret loads the Sentiance user_link API key from AWS Secrets
-// Manager and keeps it in memory: one fetch per TTL, one fetch at a time, the
-// last good key kept when Secrets Manager is briefly unreachable, and a forced
-// refresh (rate-limited) when Sentiance says the key was rejected.
-//
-// The secret may also carry the key's expiry (expires_at): Sentiance keys
-// expire a year after they are made, and the cache reports the days left
-// each time it loads the key, so the operator hears of it before Sentiance
-// starts rejecting the key.
+// Manager and keeps it in memory: one fetch per TTL, one at a time, the last
+// good key kept while Secrets Manager is unreachable, and a rate-limited
+// refresh when Sentiance rejects the key. Keys expire a year after they are
+// made: each load reports the days left from the secret's expires_at.
 package secret
 
 import (
@@ -27,23 +23,19 @@ import (
 	"github.com/sentiance-authcode/backend/internal/metrics"
 )
 
-// ErrUnavailable means no key could be had: Secrets Manager unreachable, the
-// secret missing, or its value empty.
-var ErrUnavailable = errors.New("user_link key unavailable")
-
-// ErrEmpty means the secret exists but holds no key (yet).
-var ErrEmpty = errors.New("secret holds no key")
-
-// ErrNotJSON and ErrNoField tell why a secret that looks like a JSON object
-// holds no key; both come wrapped with ErrEmpty.
 var (
+	// ErrUnavailable: no key could be had (Secrets Manager unreachable, the
+	// secret missing or empty).
+	ErrUnavailable = errors.New("user_link key unavailable")
+	// ErrEmpty: the secret exists but holds no key (yet); ErrNotJSON and
+	// ErrNoField, wrapped with it, say why.
+	ErrEmpty   = errors.New("secret holds no key")
 	ErrNotJSON = errors.New("secret is not valid JSON")
 	ErrNoField = errors.New("field missing or empty")
+	// ErrBadExpiry: expires_at is present but unreadable. The key is still
+	// used; only its expiry goes unwatched.
+	ErrBadExpiry = errors.New("expires_at is not an RFC 3339 date (2006-01-02) or date-time (2006-01-02T15:04:05Z)")
 )
-
-// ErrBadExpiry means expires_at is present but not an RFC 3339 date or
-// date-time. The key is still used; only its expiry goes unwatched.
-var ErrBadExpiry = errors.New("expires_at is not an RFC 3339 date (2006-01-02) or date-time (2006-01-02T15:04:05Z)")
 
 // The secret's JSON fields: the key, and its optional expiry.
 const (
@@ -51,20 +43,15 @@ const (
 	ExpiryField = "expires_at"
 )
 
-// WarnDaysBeforeExpiry: with fewer whole days left than this, every load of
-// the key logs a warning. Sentiance mails reminders two weeks and one week
-// ahead; 30 days leaves time to get a new key through whoever holds the
-// Sentiance account. The template's KeyExpiryWarningDays defaults to it (a
-// test holds them together).
+// WarnDaysBeforeExpiry: with fewer days left, every load logs a warning (a
+// month leaves time to get a new key; the template's KeyExpiryWarningDays
+// defaults to it).
 const WarnDaysBeforeExpiry = 30
 
-// Fixed timings of the cache.
 const (
-	fetchTimeout = 3 * time.Second // one GetSecretValue call
-	// retryAfterFailure is how long a stale key is served before Secrets
-	// Manager is tried again.
-	retryAfterFailure = 30 * time.Second
-	// minForcedInterval rate-limits refreshes forced by rejections, so a
+	fetchTimeout      = 3 * time.Second  // one GetSecretValue call
+	retryAfterFailure = 30 * time.Second // a stale key is served this long before the next try
+	// minForcedInterval rate-limits the refreshes rejections force, so a
 	// revoked key cannot cause a storm of Secrets Manager calls.
 	minForcedInterval = time.Minute
 )
@@ -252,9 +239,8 @@ func DaysLeft(expires, now time.Time) int {
 	return int(math.Floor(expires.Sub(now).Hours() / 24))
 }
 
-// KeyExpiry returns when the cached key expires, loading the key first if
-// none is cached; ok is false when the secret gives no readable expires_at.
-// Local mode's banner shows it.
+// KeyExpiry loads the key if need be and returns when it expires; ok is
+// false without a readable expires_at. Local mode's banner shows it.
 func (c *Cache) KeyExpiry(ctx context.Context) (expires time.Time, ok bool, err error) {
 	if _, err := c.Key(ctx); err != nil {
 		return time.Time{}, false, err
@@ -297,11 +283,10 @@ type Value struct {
 	rawExpiry string    // the unreadable expires_at, only to say it once
 }
 
-// Parse takes the key from a secret string: the KeyField of a JSON object,
-// or the whole string when it is not a JSON object; its errors wrap ErrEmpty. A
-// JSON object may also carry expires_at: an unreadable one does not fail
-// the parse (the key itself is fine) but is reported in ExpiryErr. The
-// cache and the doctor both read secrets with it.
+// Parse reads a secret string, for the cache and the doctor: the key is the
+// KeyField of a JSON object, or the whole string when it is not one; its
+// errors wrap ErrEmpty. An unreadable expires_at does not fail the parse but
+// is reported in ExpiryErr.
 func Parse(secret string) (Value, error) {
 	secret = strings.TrimSpace(secret)
 	if !strings.HasPrefix(secret, "{") {
@@ -332,10 +317,9 @@ func Parse(secret string) (Value, error) {
 	return v, nil
 }
 
-// ParseExpiry reads an expiry as Sentiance's Insights Control Tower shows
-// it: an RFC 3339 date-time, or a date, taken as the start of that day in
-// UTC (the earliest the key can expire that day, so warnings come early
-// rather than late).
+// ParseExpiry reads an expiry as Insights Control Tower shows it: an RFC
+// 3339 date-time, or a date taken as the start of that day in UTC (so
+// warnings come early rather than late).
 func ParseExpiry(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -36,15 +36,12 @@ type RateLimitError struct {
 
 func (e *RateLimitError) Error() string { return "sentiance rate-limited the request" }
 
-// Path is the one route of Sentiance's API this client calls, under the
-// region's base URL.
+// Path is the route of Sentiance's API the client calls, under the region's URL.
 const Path = "/users/auth-code"
 
-// Retries: tries in all, and the base of the jittered exponential backoff
-// between them.
 const (
-	attempts = 3
-	backoff  = 100 * time.Millisecond
+	attempts = 3                      // tries in all
+	backoff  = 100 * time.Millisecond // base of the jittered exponential backoff
 )
 
 // Client calls one Sentiance region. It is safe for concurrent use.
@@ -62,18 +59,15 @@ func New(baseURL string, hc *http.Client, m *metrics.EMF) *Client {
 }
 
 // Warm opens the TLS connection to the region's host ahead of the first
-// request (outbound.Preconnect): a connect and a handshake, no HTTP request,
-// so it sends no key and cannot mint a code. A cold start calls it while it
-// fetches the key. Its error is not fatal: AuthCode dials as usual.
+// request (outbound.Preconnect): no request, so no key is sent and no code
+// minted. Its error is not fatal: AuthCode dials as usual.
 func (c *Client) Warm(ctx context.Context) error {
 	return outbound.Preconnect(ctx, c.hc, c.endpoint)
 }
 
-// AuthCode asks Sentiance for an authentication code for externalID and
-// returns it with its expires_at (RFC 3339; empty when Sentiance sent none
-// or an invalid one). It retries network errors and 500/502/503/504 with
-// jittered backoff while the context's deadline leaves room, and never
-// retries 4xx answers.
+// AuthCode asks Sentiance for a code for externalID and returns it with its
+// expires_at (empty when Sentiance sent none or an invalid one). It retries
+// network errors and 500/502/503/504 while the deadline leaves room, never 4xx.
 func (c *Client) AuthCode(ctx context.Context, apiKey, externalID string) (code, expiresAt string, err error) {
 	body, err := json.Marshal(map[string]string{"external_id": externalID})
 	if err != nil {
@@ -116,10 +110,10 @@ func sleep(ctx context.Context, attempt int) bool {
 	}
 }
 
-// once makes one attempt and says whether a failure may be retried.
 // answer is a 200's content.
 type answer struct{ code, expiresAt string }
 
+// once makes one attempt and says whether a failure may be retried.
 func (c *Client) once(ctx context.Context, apiKey string, body []byte) (answer, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
