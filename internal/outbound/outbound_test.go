@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// tooLarge stands for an *http.MaxBytesError with the client's limit.
-var tooLarge = errors.New("a *http.MaxBytesError")
+// errTooLarge stands for an *http.MaxBytesError with the client's limit.
+var errTooLarge = errors.New("a *http.MaxBytesError")
 
 func TestClient(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,8 +40,8 @@ func TestClient(t *testing.T) {
 		{path: "/small", wantLen: 100},
 		{path: "/exact", wantLen: 1000},
 		{path: "/redirect", wantErr: ErrRedirect},
-		{path: "/declared-big", wantErr: tooLarge},
-		{path: "/chunked-big", wantErr: tooLarge},
+		{path: "/declared-big", wantErr: errTooLarge},
+		{path: "/chunked-big", wantErr: errTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -52,7 +52,7 @@ func TestClient(t *testing.T) {
 				resp.Body.Close()
 			}
 			var maxBytes *http.MaxBytesError
-			if tt.wantErr == tooLarge && errors.As(err, &maxBytes) && maxBytes.Limit == 1000 {
+			if tt.wantErr == errTooLarge && errors.As(err, &maxBytes) && maxBytes.Limit == 1000 {
 				return
 			}
 			if tt.wantErr != nil {
