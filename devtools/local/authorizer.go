@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/identity"
@@ -29,6 +30,9 @@ type AuthorizerOptions struct {
 	Audiences []string // aud, or client_id when the token has no aud
 	JWKSURL   string   // empty: jwks_uri of the issuer's OpenID configuration
 	Logger    *slog.Logger
+	// DevIssuer: the issuer is local mode's own, whose keys change at each
+	// start; a refused signature then says so.
+	DevIssuer bool
 }
 
 // Authorizer plays API Gateway's JWT authorizer. It reuses the function's
@@ -40,8 +44,9 @@ type AuthorizerOptions struct {
 // (on by default) refuses anyway: tokens over 8 KiB, a crit header,
 // duplicate JSON members. It is safe for concurrent use.
 type Authorizer struct {
-	verifier *identity.Verifier
-	client   *http.Client
+	verifier  *identity.Verifier
+	client    *http.Client
+	devIssuer bool
 }
 
 // NewAuthorizer returns an authorizer; it does no network I/O until the first
@@ -49,7 +54,7 @@ type Authorizer struct {
 func NewAuthorizer(o AuthorizerOptions) *Authorizer {
 	client := outbound.NewClient(outbound.Options{MaxBody: identity.MaxJWKSBytes, Timeout: 1500 * time.Millisecond})
 	return &Authorizer{
-		client: client,
+		client: client, devIssuer: o.DevIssuer,
 		verifier: identity.NewVerifier(identity.VerifierOptions{
 			Issuer:       o.Issuer,
 			Audiences:    o.Audiences,
@@ -140,9 +145,11 @@ func claimString(v any) string {
 // wwwAuthenticate is the header the gateway sends with its 401, in the form
 // the API Gateway troubleshooting guide shows. The descriptions are ours
 // where the guide gives none.
-func wwwAuthenticate(err error) string {
+func (a *Authorizer) wwwAuthenticate(err error) string {
 	desc := "the token is not valid"
 	switch {
+	case a.devIssuer && (errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, jwkset.ErrKeyNotFound)):
+		desc = "the token is not signed by this run of the development issuer: a restart makes new keys, so use the token printed at start"
 	case errors.Is(err, ErrNoToken):
 		desc = "the token is missing"
 	case errors.Is(err, identity.ErrKeysUnavailable):

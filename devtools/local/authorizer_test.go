@@ -3,6 +3,7 @@ package local
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 func TestAuthorizer(t *testing.T) {
 	t.Parallel()
 	iss := devidp.Start(t, false)
-	az := NewAuthorizer(AuthorizerOptions{Issuer: iss.URL, Audiences: []string{"app", "other-app"}})
+	az := NewAuthorizer(AuthorizerOptions{Issuer: iss.URL, Audiences: []string{"app", "other-app"}, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(az.Close)
 	now := time.Now()
 
@@ -66,7 +67,7 @@ func TestAuthorizer(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted with claims %v", claims)
 			}
-			if got := wwwAuthenticate(err); got != `Bearer scope="" error="invalid_token" error_description="`+tt.desc+`"` {
+			if got := az.wwwAuthenticate(err); got != `Bearer scope="" error="invalid_token" error_description="`+tt.desc+`"` {
 				t.Errorf("www-authenticate = %s (error: %v)", got, err)
 			}
 			if tt.header != "" && strings.Contains(err.Error(), strings.TrimPrefix(tt.header, "Bearer ")) {
@@ -97,11 +98,29 @@ func TestAuthorizer(t *testing.T) {
 
 	// Keys that cannot be fetched: the gateway denies.
 	iss.SetDown(true)
-	down := NewAuthorizer(AuthorizerOptions{Issuer: iss.URL, Audiences: []string{"app"}})
+	down := NewAuthorizer(AuthorizerOptions{Issuer: iss.URL, Audiences: []string{"app"}, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(down.Close)
 	_, err = down.Authorize(t.Context(), "Bearer "+valid)
-	if !errors.Is(err, identity.ErrKeysUnavailable) || !strings.Contains(wwwAuthenticate(err), "signing keys") {
+	if !errors.Is(err, identity.ErrKeysUnavailable) || !strings.Contains(down.wwwAuthenticate(err), "signing keys") {
 		t.Errorf("issuer down: %v", err)
+	}
+}
+
+// With local mode's own issuer, a token it did not sign (as after a restart,
+// which makes new keys) is refused with a description that says so.
+func TestAuthorizerDevIssuerHint(t *testing.T) {
+	t.Parallel()
+	iss := devidp.Start(t, false)
+	az := NewAuthorizer(AuthorizerOptions{Issuer: iss.URL, Audiences: []string{"app"}, Logger: slog.New(slog.DiscardHandler), DevIssuer: true})
+	t.Cleanup(az.Close)
+	earlierRun := devidp.Start(t, false) // same kid, other key: the issuer before a restart
+	tok := earlierRun.Token(t, jwt.MapClaims{"iss": iss.URL, "aud": "app"})
+	_, err := az.Authorize(t.Context(), "Bearer "+tok)
+	if desc := az.wwwAuthenticate(err); !strings.Contains(desc, "a restart makes new keys") {
+		t.Errorf("www-authenticate = %s", desc)
+	}
+	if _, err := az.Authorize(t.Context(), "Bearer "+iss.Token(t, jwt.MapClaims{"aud": "app"})); err != nil {
+		t.Errorf("this run's token: %v", err)
 	}
 }
 

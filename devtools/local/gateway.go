@@ -24,8 +24,12 @@ const (
 	// MaxBodyBytes is how much of a request body is read. API Gateway takes
 	// up to 10 MB, but the function refuses anything over 4 KiB itself
 	// (problem+json 413), and does so here too for bodies up to this size;
-	// a larger body gets the gateway's own 413 instead of being read.
+	// a larger one gets the gateway's own 413, its body unread or discarded.
 	MaxBodyBytes = 64 << 10
+	// maxDiscard bounds what is read of a body that is refused: reading it
+	// lets the client finish sending and then read the 413, where closing
+	// on unread data would reset the connection under it.
+	maxDiscard = 256 << 20
 	// MaxHeaderBytes bounds the request line plus headers, as API Gateway
 	// does (10,240 bytes).
 	MaxHeaderBytes = 10240
@@ -68,11 +72,19 @@ func (g *Gateway) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, *Refus
 	if want, ok := authcode.Routes[r.URL.Path]; !ok || want != r.Method {
 		return events.APIGatewayV2HTTPRequest{}, refuse(http.StatusNotFound, requestID, "no route "+routeKey)
 	}
+	if r.ContentLength > MaxBodyBytes {
+		// A client waiting for 100 Continue is never told to send.
+		if r.Header.Get("Expect") == "" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDiscard))
+		}
+		return events.APIGatewayV2HTTPRequest{}, refuse(http.StatusRequestEntityTooLarge, requestID, "body over the local limit")
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
 		return events.APIGatewayV2HTTPRequest{}, refuse(http.StatusBadRequest, requestID, "reading the body: "+err.Error())
 	}
 	if len(body) > MaxBodyBytes {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDiscard))
 		return events.APIGatewayV2HTTPRequest{}, refuse(http.StatusRequestEntityTooLarge, requestID, "body over the local limit")
 	}
 
@@ -110,8 +122,12 @@ func (g *Gateway) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, *Refus
 		claims, err := g.Authorizer.Authorize(r.Context(), ev.Headers["authorization"])
 		if err != nil {
 			ref := refuse(http.StatusUnauthorized, requestID, "authorizer: "+err.Error())
-			ref.Response.Headers["www-authenticate"] = wwwAuthenticate(err)
+			ref.Response.Headers["www-authenticate"] = g.Authorizer.wwwAuthenticate(err)
 			return events.APIGatewayV2HTTPRequest{}, ref
+		}
+		if scheme, _, _ := strings.Cut(ev.Headers["authorization"], " "); !strings.EqualFold(scheme, "Bearer") {
+			g.logger().WarnContext(r.Context(), "the Authorization header has no Bearer prefix: the gateway's authorizer accepts that, the function does not (it answers 401): send Authorization: Bearer <token>",
+				"request_id", requestID)
 		}
 		// Scopes stay nil: no route asks for any (the gateway then sends null).
 		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{

@@ -1,12 +1,9 @@
-// Package local runs the function as an HTTP server on a developer's machine
-// (`make run`): no AWS account, no Docker. Each request goes through an
-// emulation of API Gateway's HTTP API (routes, JWT authorizer, payload
-// format 2.0 event; see Gateway) to the very handler the Lambda runs.
-//
-// With nothing configured it brings its own development identity provider
-// (devtools/devidp) and Sentiance stand-in (devtools/devsentiance) and
-// prints a ready token and curl commands; with JWT_ISSUER, a real key or a
-// secret configured it uses the real thing instead.
+// Package local runs the function as an HTTP server on a developer's
+// machine (`make run`): each request goes through an emulation of API
+// Gateway's HTTP API (Gateway) to the very function the Lambda runs. With
+// nothing configured it serves its own identity provider (devidp) and
+// Sentiance stand-in (devsentiance) beside the API and prints a ready token;
+// with JWT_ISSUER, a real key or a secret it uses the real ones.
 package local
 
 import (
@@ -20,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,23 +31,22 @@ import (
 	"github.com/sentiance-authcode/backend/internal/secret"
 )
 
-// Variables are the environment variables only local mode reads. They are
-// not part of app.Variables: the deployed function never reads them and
-// the template must not set them.
-var Variables = []string{
-	"LOCAL_ADDR",              // where to listen, default DefaultAddr
-	"SENTIANCE_USER_LINK_KEY", // a real user_link key, instead of a secret or the stand-in
-	// The expiry of SENTIANCE_USER_LINK_KEY, as a secret's expires_at would
-	// carry it, so local mode watches it as the Lambda does.
-	"SENTIANCE_USER_LINK_KEY_EXPIRES_AT",
+// Variables are the environment variables only local mode reads (the
+// template must not set them), with what each is for.
+var Variables = [][2]string{
+	{"LOCAL_ADDR", "where to listen, default " + DefaultAddr + " (0.0.0.0:3000 for a phone on your network)"},
+	{"SENTIANCE_USER_LINK_KEY", "a real user_link key, instead of a secret or the stand-in"},
+	{"SENTIANCE_USER_LINK_KEY_EXPIRES_AT", "that key's expiry (YYYY-MM-DD), watched as the Lambda watches a secret's"},
 }
 
-// DefaultAddr is where local mode listens without LOCAL_ADDR.
-const DefaultAddr = "127.0.0.1:3000"
-
-// ShutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT or SIGTERM: the function's own timeout plus a margin.
-const ShutdownTimeout = authcode.Timeout + 5*time.Second
+const (
+	// DefaultAddr is where local mode listens without LOCAL_ADDR.
+	DefaultAddr = "127.0.0.1:3000"
+	// ShutdownTimeout bounds the requests in flight after SIGINT or SIGTERM.
+	ShutdownTimeout = authcode.Timeout + 5*time.Second
+	// standInPath is where the Sentiance stand-in answers, beside the API.
+	standInPath = "/sentiance-stand-in"
+)
 
 // Options are Run's inputs.
 type Options struct {
@@ -64,9 +61,17 @@ type Options struct {
 }
 
 // Main runs local mode until SIGINT or SIGTERM and returns the process's
-// exit code: 0 after a clean stop, 2 for bad configuration, 1 otherwise.
-// Errors are one line on stderr.
-func Main() int {
+// exit code: 0 after a clean stop or -h, 2 for bad configuration or
+// arguments, 1 otherwise. Errors are one line on stderr.
+func Main(args []string) int {
+	switch {
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		usage(os.Stdout)
+		return 0
+	case len(args) > 0:
+		fmt.Fprintf(os.Stderr, "authcode: local mode takes no arguments (got %q), only environment variables: run with -h to list them\n", args[0])
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -84,6 +89,15 @@ func Main() int {
 	return 1
 }
 
+// usage lists the variables local mode reads.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Local mode serves the auth-code API on this machine, configured by environment variables:")
+	for _, v := range Variables {
+		fmt.Fprintf(w, "  %-36s %s\n", v[0], v[1])
+	}
+	fmt.Fprintf(w, "and the function's own (docs/configuration.md): %s.\n", strings.Join(append(slices.Clone(app.Variables), app.Overrides...), ", "))
+}
+
 // isTerminal reports whether f is a character device (a terminal).
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
@@ -95,7 +109,11 @@ func isTerminal(f *os.File) bool {
 // app.ErrInvalid and name the variable.
 func Run(ctx context.Context, o Options) error {
 	getenv := func(name string) string { return strings.TrimSpace(o.Getenv(name)) }
-	log := newLogger(o.Stdout, o.TextLogs, getenv("AWS_LAMBDA_LOG_LEVEL"))
+	level, ok := app.LogLevel(getenv("AWS_LAMBDA_LOG_LEVEL"))
+	if !ok {
+		return invalid("AWS_LAMBDA_LOG_LEVEL", "must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL; got %q", getenv("AWS_LAMBDA_LOG_LEVEL"))
+	}
+	log := newLogger(o.Stdout, o.TextLogs, level)
 
 	addr := getenv("LOCAL_ADDR")
 	if addr == "" {
@@ -122,14 +140,17 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	l, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s is in use by another program: stop it, or pick another port with LOCAL_ADDR (e.g. LOCAL_ADDR=127.0.0.1:3001 make run)", addr)
+	}
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOCAL_ADDR): %w", addr, err)
 	}
 	defer l.Close()
 	baseURL := urlOf(l.Addr())
 
-	// Embedded defaults: a development issuer on the API's own port, and a
-	// Sentiance stand-in on a loopback port of its own.
+	// Embedded defaults, served beside the API: a development issuer and a
+	// Sentiance stand-in.
 	var idp *devidp.Issuer
 	if getenv("JWT_ISSUER") == "" {
 		if ip := l.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && !ip.IsUnspecified() {
@@ -139,17 +160,11 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	var standIn *standInServer
-	if userKey == "" && secretID == "" {
-		if standIn, err = startStandIn(log); err != nil {
-			return err
-		}
-		defer standIn.close() // after the API has drained: its requests need the stand-in
-		userKey = standIn.key
-	}
+	var standIn http.Handler
 	standInURL := ""
-	if standIn != nil {
-		standInURL = standIn.url
+	if userKey == "" && secretID == "" {
+		userKey = "dev." + devsentiance.NewCode()[:32]
+		standIn, standInURL = http.StripPrefix(standInPath, devsentiance.New(userKey)), baseURL+standInPath
 	}
 	cfg, err := app.Load(overlay(o.Getenv, localOverrides(getenv, baseURL, standInURL)))
 	if err != nil {
@@ -166,22 +181,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer fn.Close()
 	authorizer := NewAuthorizer(AuthorizerOptions{
-		Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, JWKSURL: cfg.JWKSURL, Logger: log,
+		Issuer: cfg.JWTIssuer, Audiences: cfg.JWTAudiences, JWKSURL: cfg.JWKSURL, Logger: log, DevIssuer: idp != nil,
 	})
 	defer authorizer.Close()
 	gw := &Gateway{Authorizer: authorizer, Function: fn.Function.Handle, Logger: log}
-
-	var handler http.Handler = gw
-	if idp != nil {
-		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if idp.Handles(r.URL.Path) {
-				idp.ServeHTTP(w, r)
-				return
-			}
+	srv := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case idp != nil && idp.Handles(r.URL.Path):
+			idp.ServeHTTP(w, r)
+		case standIn != nil && strings.HasPrefix(r.URL.Path, standInPath+"/"):
+			standIn.ServeHTTP(w, r)
+		default:
 			gw.ServeHTTP(w, r)
-		})
-	}
-	srv := newServer(handler, log)
+		}
+	}), log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 
@@ -321,13 +334,12 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// newLogger writes text for a person at a terminal, JSON lines otherwise,
-// at the level AWS_LAMBDA_LOG_LEVEL names (as the deployed function).
-func newLogger(w io.Writer, text bool, level string) *slog.Logger {
+// newLogger writes text for a person at a terminal, JSON lines otherwise.
+func newLogger(w io.Writer, text bool, level slog.Level) *slog.Logger {
 	if !text {
-		return app.NewLogger(w, level)
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: app.LogLevel(level)}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // keyAsSecret is Secrets Manager holding the key from the environment as
@@ -343,35 +355,4 @@ func keyAsSecret(id, key, expiresAt string) *devsecrets.SecretsManager {
 	sm := devsecrets.New()
 	sm.Put(id, value)
 	return sm
-}
-
-// standInServer is the Sentiance stand-in on its own loopback port.
-type standInServer struct {
-	url, key string
-	srv      *http.Server
-	served   chan struct{}
-}
-
-func startStandIn(log *slog.Logger) (*standInServer, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("the Sentiance stand-in: %w", err)
-	}
-	s := &standInServer{url: urlOf(l.Addr()), key: "dev." + devsentiance.NewCode()[:32], served: make(chan struct{})}
-	s.srv = newServer(devsentiance.New(s.key), log)
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(l)
-	}()
-	return s, nil
-}
-
-// close runs after the API server has drained, so no request still needs it.
-func (s *standInServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if s.srv.Shutdown(ctx) != nil {
-		s.srv.Close()
-	}
-	<-s.served
 }

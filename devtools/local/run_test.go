@@ -1,9 +1,11 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -188,6 +190,7 @@ func TestRunBadConfig(t *testing.T) {
 		{"plain http issuer", map[string]string{"JWT_ISSUER": "http://id.example.com", "JWT_AUDIENCE": "a"}, "JWT_ISSUER"},
 		{"HS256", map[string]string{"JWT_ALGORITHMS": "HS256"}, "JWT_ALGORITHMS"},
 		{"bad TTL", map[string]string{"USER_LINK_SECRET_ID": "s", "SECRET_CACHE_TTL": "soon"}, "SECRET_CACHE_TTL"},
+		{"unknown log level", map[string]string{"AWS_LAMBDA_LOG_LEVEL": "verbose"}, "AWS_LAMBDA_LOG_LEVEL"},
 	} {
 		if _, ok := tt.env["LOCAL_ADDR"]; !ok {
 			tt.env["LOCAL_ADDR"] = "127.0.0.1:0" // never the developer's port 3000
@@ -204,6 +207,80 @@ func TestRunBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A port in use is one line that says to pick another with LOCAL_ADDR.
+func TestRunPortInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	err = Run(t.Context(), Options{Getenv: func(k string) string {
+		return map[string]string{"LOCAL_ADDR": taken.Addr().String()}[k]
+	}, Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "LOCAL_ADDR=") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %v, want one line saying to pick another port with LOCAL_ADDR", err)
+	}
+}
+
+// A body over the gateway's limit gets its 413 whatever its size and
+// whether the client waits for 100 Continue: never a connection reset
+// under a client still sending. The client here is curl's: it writes the
+// whole request (or, with Expect, waits for 100 Continue or an answer)
+// before it reads.
+func TestOversizedBodies(t *testing.T) {
+	t.Parallel()
+	s := startRun(t, map[string]string{})
+	host := strings.TrimPrefix(s.url, "http://")
+	for _, tt := range []struct {
+		size   int64
+		expect bool
+		tries  int
+	}{
+		{2 << 20, false, 20}, {2 << 20, true, 20}, {100 << 20, true, 20}, {100 << 20, false, 3},
+	} {
+		t.Run(fmt.Sprintf("%d MB, Expect %v", tt.size>>20, tt.expect), func(t *testing.T) {
+			for range tt.tries {
+				conn, err := net.DialTimeout("tcp", host, time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+				head := fmt.Sprintf("POST /auth-code HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", host, tt.size)
+				if tt.expect {
+					head += "Expect: 100-continue\r\n"
+				}
+				if _, err := io.WriteString(conn, head+"\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				br := bufio.NewReader(conn)
+				if !tt.expect {
+					if _, err := io.CopyN(conn, zeros{}, tt.size); err != nil {
+						t.Fatalf("sending the body: %v", err)
+					}
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("reading the answer: %v", err)
+				}
+				resp.Body.Close()
+				conn.Close()
+				if resp.StatusCode != http.StatusRequestEntityTooLarge {
+					t.Fatalf("status %d, want 413 (a 100 Continue means the body was asked for)", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // SIGINT (here: the context) stops accepting, lets the requests in flight

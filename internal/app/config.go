@@ -175,22 +175,25 @@ func splitList(v string) []string {
 }
 
 // NewLogger returns a JSON logger writing to w at the level Lambda's
-// advanced logging controls set (AWS_LAMBDA_LOG_LEVEL): TRACE and DEBUG map
-// to debug, WARN, ERROR and FATAL as named, anything else to info.
+// advanced logging controls set (AWS_LAMBDA_LOG_LEVEL).
 func NewLogger(w io.Writer, levelName string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: LogLevel(levelName)}))
+	level, _ := LogLevel(levelName)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// LogLevel maps a Lambda log level name to a slog level.
-func LogLevel(name string) slog.Level {
+// LogLevel maps a Lambda log level name to a slog level: TRACE and DEBUG to
+// debug, WARN, ERROR and FATAL as named, INFO and empty to info; ok is
+// false for any other name (info then).
+func LogLevel(name string) (level slog.Level, ok bool) {
 	switch strings.ToUpper(strings.TrimSpace(name)) {
 	case "TRACE", "DEBUG":
-		return slog.LevelDebug
+		return slog.LevelDebug, true
 	case "WARN":
-		return slog.LevelWarn
+		return slog.LevelWarn, true
 	case "ERROR", "FATAL":
-		return slog.LevelError
-	default:
-		return slog.LevelInfo
+		return slog.LevelError, true
+	case "INFO", "":
+		return slog.LevelInfo, true
 	}
+	return slog.LevelInfo, false
 }

@@ -159,8 +159,11 @@ func TestLogLevel(t *testing.T) {
 		"TRACE": slog.LevelDebug, "debug": slog.LevelDebug, "INFO": slog.LevelInfo, "": slog.LevelInfo,
 		"WARN": slog.LevelWarn, "ERROR": slog.LevelError, "FATAL": slog.LevelError,
 	} {
-		if got := LogLevel(name); got != want {
-			t.Errorf("LogLevel(%q) = %v, want %v", name, got, want)
+		if got, ok := LogLevel(name); got != want || !ok {
+			t.Errorf("LogLevel(%q) = %v, %v; want %v", name, got, ok, want)
 		}
+	}
+	if got, ok := LogLevel("verbose"); got != slog.LevelInfo || ok {
+		t.Errorf("LogLevel(verbose) = %v, %v; want info, not ok", got, ok)
 	}
 }

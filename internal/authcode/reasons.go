@@ -59,7 +59,7 @@ var specs = []Spec{
 	{MethodNotAllowed, http.StatusMethodNotAllowed, "This route does not take that method; the Allow header names the one it takes.", 0, "use the method the Allow header names"},
 	{BodyTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("The body is over %d KiB.", MaxBodyBytes>>10), 0, "the app sends no body, or a small one"},
 	{UnsupportedMediaType, http.StatusUnsupportedMediaType, "Send the body as application/json.", 0, "send Content-Type: application/json with a body"},
-	{InvalidToken, http.StatusUnauthorized, "The bearer token is missing or not valid.", 0, "the app sends its user's current token as Authorization: Bearer <token>; the doctor's token checks say what is wrong with one"},
+	{InvalidToken, http.StatusUnauthorized, "The bearer token is missing or not valid: send a current token as Authorization: Bearer <token>.", 0, "the app sends its user's current token as Authorization: Bearer <token>; the doctor's token checks say what is wrong with one"},
 	{NoIdentity, http.StatusUnauthorized, "No verified identity came with the request.", 0, "keep the gateway's JWT authorizer on the route, or VerifyTokenInFunction=true"},
 	{IdentityConflict, http.StatusUnauthorized, "The verified identities disagree.", 0, "the gateway and the function must accept the same issuer and audience"},
 	{ExternalIDClaim, http.StatusForbidden, "The token's external_id claim (EXTERNAL_ID_CLAIM) cannot identify a user.", 0, "set ExternalIdClaim to a claim every token carries as a short string (sub is usually right)"},

@@ -162,8 +162,8 @@ func TestFunctionMatchesCode(t *testing.T) {
 		}
 	}
 	for _, v := range local.Variables {
-		if _, ok := env[v]; ok {
-			t.Errorf("template sets %s, which only local runs may read", v)
+		if _, ok := env[v[0]]; ok {
+			t.Errorf("template sets %s, which only local runs may read", v[0])
 		}
 	}
 }

@@ -3,6 +3,7 @@ package localmode_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -163,4 +164,25 @@ func TestLocalModeBadConfig(t *testing.T) {
 			testenv.CheckOneLineExit(t, tt.env, tt.variable, bin)
 		})
 	}
+}
+
+// -h lists the variables local mode reads and exits 0 without serving; any
+// other argument is one line and exit code 2.
+func TestLocalModeArguments(t *testing.T) {
+	t.Parallel()
+	bin := testenv.BuildBootstrap(t, "./devtools/cmd/local")
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	for _, flag := range []string{"-h", "--help"} {
+		cmd := exec.Command(bin, flag)
+		cmd.Env = []string{"LOCAL_ADDR=" + addr}
+		out, err := cmd.Output()
+		if err != nil || !strings.Contains(string(out), "LOCAL_ADDR") || !strings.Contains(string(out), "SENTIANCE_USER_LINK_KEY_EXPIRES_AT") || !strings.Contains(string(out), "JWT_ISSUER") {
+			t.Errorf("%s: %v\n%s", flag, err, out)
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Fatalf("%s: something listens on %s", flag, addr)
+		}
+	}
+	testenv.CheckOneLineExit(t, "LOCAL_ADDR="+addr, "-h", bin, "--port=3001")
 }

@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	os.Exit(local.Main())
+	os.Exit(local.Main(os.Args[1:]))
 }
