@@ -396,6 +396,7 @@ func TestBeforeDeploy(t *testing.T) {
 	tests := []struct {
 		name     string
 		settings doctor.Settings
+		token    string // default token
 		want     doctor.Status
 		line     string
 	}{
@@ -417,14 +418,26 @@ func TestBeforeDeploy(t *testing.T) {
 			want:     doctor.Fail,
 			line:     `JwtIssuer "http://127.0.0.1:1" is not an https URL`,
 		},
+		{
+			// Every token check is ok or skipped: the function's check is
+			// skipped for the issuer's sake, not the token's.
+			name:     "issuer unreachable",
+			settings: doctor.Settings{Issuer: issuer.URL + "/nowhere", Audiences: []string{"spa-client"}, Claim: "sub", VerifyInFunction: true},
+			token:    issuer.Token(t, jwt.MapClaims{"iss": issuer.URL + "/nowhere", "sub": "user-1", "aud": "spa-client"}),
+			want:     doctor.Fail,
+			line:     "skip  function (because the issuer's keys could not be loaded (see above))",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			report := doctor.Run(context.Background(), doctor.Options{Settings: tt.settings, Token: token, HTTP: loopbackOnly(issuer.Client())})
+			if tt.token == "" {
+				tt.token = token
+			}
+			report := doctor.Run(context.Background(), doctor.Options{Settings: tt.settings, Token: tt.token, HTTP: loopbackOnly(issuer.Client())})
 			var out bytes.Buffer
 			_, _ = report.WriteTo(&out)
 			t.Logf("doctor's report:\n%s", out.String())
-			if strings.Contains(out.String(), token) {
+			if strings.Contains(out.String(), tt.token) {
 				t.Error("the report holds the token")
 			}
 			if got := report.Failed(); got != (tt.want == doctor.Fail) {

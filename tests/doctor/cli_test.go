@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +77,7 @@ func TestUsage(t *testing.T) {
 		{name: "call without a stack", args: []string{"-issuer", "https://idp.example", "-audience", "a", "-call"}, code: 2, want: "-call needs -stack"},
 		{name: "stray argument", args: []string{"-stack", "s", "extra"}, code: 2, want: `unexpected argument "extra"`},
 		{name: "unknown flag", args: []string{"-stak", "s"}, code: 2, want: "flag provided but not defined"},
-		{name: "no region for a stack", args: []string{"-stack", "s"}, code: 2, want: "no AWS region: pass -region"},
+		{name: "no region for a stack", args: []string{"-stack", "s"}, code: 2, want: "no AWS region: give the region you deployed to (make doctor ... REGION=<region>"},
 		{name: "help", args: []string{"-h"}, code: 0, want: "-stack"},
 	}
 	for _, tt := range tests {
@@ -84,6 +87,23 @@ func TestUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q (stdout %q)", code, stderr, tt.code, tt.want, stdout)
 			}
 		})
+	}
+}
+
+// Without credentials the stack check fails in one line, and nothing of the
+// SDK's own logging comes between the report's lines: here its warning that
+// it falls back to IMDSv1, which a metadata service answering 404 to the
+// token request draws. Every AWS endpoint is on loopback.
+func TestNoCredentials(t *testing.T) {
+	imds := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(imds.Close)
+	code, stdout, stderr := runDoctor(t, map[string]string{
+		"AWS_EC2_METADATA_DISABLED":         "false",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.URL,
+		"AWS_ENDPOINT_URL":                  "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+	}, "-stack", "sentiance-auth-code", "-region", "eu-west-1")
+	if code != 1 || !strings.HasPrefix(stdout, "FAIL  stack") || strings.Contains(stdout+stderr, "SDK") {
+		t.Errorf("exit %d; stdout %q; stderr %q; want exit 1, a FAIL stack line and no SDK log line", code, stdout, stderr)
 	}
 }
 

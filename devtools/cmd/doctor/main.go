@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/sentiance-authcode/backend/devtools/doctor"
 	"github.com/sentiance-authcode/backend/internal/app"
@@ -111,12 +112,15 @@ func awsClients(ctx context.Context, o *doctor.Options) error {
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
+	// The SDK's own log lines (a WARN when no credentials are found, say)
+	// would come between the report's; a missing credential shows as a FAIL.
+	opts = append(opts, config.WithLogger(logging.Nop{}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return fmt.Errorf("AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return fmt.Errorf("%w: no AWS region: pass -region (the region you deployed to) or set AWS_REGION", errUsage)
+		return fmt.Errorf("%w: no AWS region: give the region you deployed to (make doctor ... REGION=<region>, or -region, or AWS_REGION)", errUsage)
 	}
 	o.Region = cfg.Region
 	o.Stacks = cloudformation.NewFromConfig(cfg)
