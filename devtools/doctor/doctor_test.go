@@ -457,7 +457,7 @@ func TestCall(t *testing.T) {
 		return func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"type":"urn:sentiance-auth-code:problem:%s","title":"x","status":%d,"detail":%q,"request_id":"r-1"}`, reason, status, detail)
+			fmt.Fprintf(w, `{"type":"%s%s","title":"x","status":%d,"detail":%q,"request_id":"r-1"}`, authcode.ProblemTypePrefix, reason, status, detail)
 		}
 	}
 	tests := []struct {

@@ -31,9 +31,9 @@ func TestAuthCode(t *testing.T) {
 			if len(code) != 128 || expiresAt == "" {
 				t.Errorf("code = %q, expires_at %q", code, expiresAt)
 			}
-			exp, perr := time.Parse(time.RFC3339, expiresAt)
-			if left := time.Until(exp); perr != nil || left < 9*time.Minute || left > 11*time.Minute {
-				t.Errorf("expires_at = %q, want about ten minutes ahead", expiresAt)
+			// The stand-in's, passed on: devsentiance's own test checks its value.
+			if _, perr := time.Parse(time.RFC3339, expiresAt); perr != nil {
+				t.Errorf("expires_at = %q, want RFC 3339", expiresAt)
 			}
 		}},
 		{name: "no expires_at", key: apiKey, wantCalls: 1,

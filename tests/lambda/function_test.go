@@ -2,6 +2,7 @@ package lambda_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sentiance-authcode/backend/devtools/devidp"
 	"github.com/sentiance-authcode/backend/devtools/devsentiance"
+	"github.com/sentiance-authcode/backend/internal/authcode"
 	"github.com/sentiance-authcode/backend/tests/testenv"
 )
 
@@ -70,9 +72,6 @@ func (f *function) invoke(t *testing.T, ev events.APIGatewayV2HTTPRequest) (even
 func reason(resp events.APIGatewayV2HTTPResponse) string {
 	var p struct{ Type string }
 	json.Unmarshal([]byte(resp.Body), &p)
-	const prefix = "urn:sentiance-auth-code:problem:"
-	if len(p.Type) > len(prefix) {
-		return p.Type[len(prefix):]
-	}
-	return ""
+	r, _ := strings.CutPrefix(p.Type, authcode.ProblemTypePrefix)
+	return r
 }

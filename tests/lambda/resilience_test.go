@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/sentiance-authcode/backend/devtools/devsentiance"
+	"github.com/sentiance-authcode/backend/tests/testenv"
 )
 
 const getSecretValue = "secretsmanager.GetSecretValue"
@@ -24,12 +27,17 @@ func TestSecretsManagerDownWithKeyCached(t *testing.T) {
 		t.Fatalf("warm-up: %d %s", resp.StatusCode, resp.Body)
 	}
 	f.moto.Stop(t)
-	time.Sleep(1100 * time.Millisecond) // past the TTL: the next request tries a refresh
-
-	resp, took := f.invoke(t, ev)
-	if resp.StatusCode != 200 {
-		t.Fatalf("with Secrets Manager down and a key cached: %d %s", resp.StatusCode, resp.Body)
-	}
+	// Until the TTL has passed the key is served from the cache; the first
+	// request after it tries Secrets Manager.
+	before := f.moto.Calls(getSecretValue)
+	var took time.Duration
+	testenv.Poll(t, "a request tries to refresh the key", 30*time.Second, func() bool {
+		var resp events.APIGatewayV2HTTPResponse
+		if resp, took = f.invoke(t, ev); resp.StatusCode != 200 {
+			t.Fatalf("with Secrets Manager down and a key cached: %d %s", resp.StatusCode, resp.Body)
+		}
+		return f.moto.Calls(getSecretValue) > before
+	})
 	tried := f.moto.Calls(getSecretValue)
 	for i := 0; i < 5; i++ {
 		if resp, _ := f.invoke(t, ev); resp.StatusCode != 200 {
@@ -116,10 +124,15 @@ func TestIdentityProviderFaults(t *testing.T) {
 		t.Fatalf("JWKS down at cold start: %d %s, want 503 jwks_unavailable (the token may be fine)", resp.StatusCode, resp.Body)
 	}
 	f.issuer.SetDown(false)
-	time.Sleep(2100 * time.Millisecond) // the verifier retries a JWKS it never loaded every 2 s
-	if resp, _ := f.invoke(t, f.post(t, f.token)); resp.StatusCode != 200 {
-		t.Fatalf("after the provider came back: %d %s", resp.StatusCode, resp.Body)
-	}
+	// The verifier tries a JWKS it never loaded again after a short pause,
+	// answering 503 until then.
+	testenv.Poll(t, "a code once the provider is back", 30*time.Second, func() bool {
+		resp, _ := f.invoke(t, f.post(t, f.token))
+		if resp.StatusCode != 200 && reason(resp) != "jwks_unavailable" {
+			t.Fatalf("while the provider comes back: %d %s", resp.StatusCode, resp.Body)
+		}
+		return resp.StatusCode == 200
+	})
 
 	// The provider rotates its key: the new kid is fetched on demand, once.
 	fetches := f.issuer.JWKSFetches()

@@ -165,6 +165,18 @@ func waitFor(t testing.TB, what string, timeout time.Duration, p *process, ready
 	}
 }
 
+// Poll calls ready every 20 ms until it reports true, and fails the test
+// if that takes longer than timeout: for a test waiting on something it can
+// observe, instead of sleeping for a time it would have to guess.
+func Poll(t testing.TB, what string, timeout time.Duration, ready func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !ready(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: %s: not after %v", what, timeout)
+		}
+	}
+}
+
 // portOpen reports whether something accepts TCP connections on addr.
 func portOpen(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)

@@ -144,13 +144,15 @@ func TestLambda(t *testing.T) {
 
 	// Stop in the middle of an invocation: the bootstrap, which the emulator
 	// puts in a process group of its own, must go too.
+	const started = "echo: got 15 bytes" // the invocation below has begun
+	before := strings.Count(l.Logs(), started)
 	go func() {
 		resp, err := http.Post(l.URL+"/2015-03-31/functions/function/invocations", "application/json", strings.NewReader(`{"sleep":"20s"}`))
 		if err == nil {
 			resp.Body.Close()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	testenv.Poll(t, "the long invocation starts", 10*time.Second, func() bool { return strings.Count(l.Logs(), started) > before })
 	l.Stop(t)
 	if pids := running(bin); len(pids) > 0 {
 		t.Errorf("bootstrap still running after Stop: pids %v", pids)

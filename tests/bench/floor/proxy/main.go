@@ -13,11 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/sentiance-authcode/backend/internal/sentiance"
 )
 
 func main() {
 	client := &http.Client{}
-	url := os.Getenv("PROXY_URL") + "/users/auth-code"
+	url := os.Getenv("PROXY_URL") + sentiance.Path
 	auth := "Bearer " + os.Getenv("PROXY_KEY")
 	body := `{"external_id":"` + os.Getenv("PROXY_EXTERNAL_ID") + `"}`
 	lambda.Start(func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
