@@ -100,6 +100,10 @@ func Start(t testing.TB, useTLS bool) *Issuer {
 // Mint returns an RS256 token with claims plus iss, iat and exp (now + ttl)
 // unless claims sets them; a claim set to nil is left out.
 func (i *Issuer) Mint(claims map[string]any, ttl time.Duration) (string, error) {
+	return i.sign(jwt.SigningMethodRS256, i.KeyID(), i.claims(claims, ttl), nil)
+}
+
+func (i *Issuer) claims(claims map[string]any, ttl time.Duration) jwt.MapClaims {
 	now := time.Now()
 	all := jwt.MapClaims{"iss": i.URL, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	for k, v := range claims {
@@ -109,28 +113,19 @@ func (i *Issuer) Mint(claims map[string]any, ttl time.Duration) (string, error) 
 			all[k] = v
 		}
 	}
-	return i.sign(jwt.SigningMethodRS256, i.KeyID(), all, nil)
+	return all
 }
 
 // Token is Mint for a test: exp ten minutes ahead unless claims sets it.
 func (i *Issuer) Token(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
-	tok, err := i.Mint(claims, 10*time.Minute)
-	if err != nil {
-		t.Fatalf("devidp: %v", err)
-	}
-	return tok
+	return i.Sign(t, jwt.SigningMethodRS256, i.KeyID(), i.claims(claims, 10*time.Minute), nil)
 }
 
 // TokenES256 is Token signed with the P-256 key.
 func (i *Issuer) TokenES256(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
-	now := time.Now()
-	all := jwt.MapClaims{"iss": i.URL, "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
-	for k, v := range claims {
-		all[k] = v
-	}
-	return i.Sign(t, jwt.SigningMethodES256, ECKeyID, all, nil)
+	return i.Sign(t, jwt.SigningMethodES256, ECKeyID, i.claims(claims, 10*time.Minute), nil)
 }
 
 // Sign signs exactly claims with method, for tokens no well-behaved signer
@@ -181,18 +176,6 @@ func (i *Issuer) SignSegments(t testing.TB, method jwt.SigningMethod, header, pa
 	}
 	t.Fatalf("devidp: signing %s token: %v", method.Alg(), err)
 	return ""
-}
-
-// SignRaw is SignSegments with the header {"alg","typ":"JWT"} plus kid
-// unless kid is "".
-func (i *Issuer) SignRaw(t testing.TB, method jwt.SigningMethod, kid, payload string) string {
-	t.Helper()
-	header := map[string]any{"alg": method.Alg(), "typ": "JWT"}
-	if kid != "" {
-		header["kid"] = kid
-	}
-	h, _ := json.Marshal(header) // strings always marshal
-	return i.SignSegments(t, method, string(h), payload)
 }
 
 func (i *Issuer) signingKey(alg string) (any, error) {

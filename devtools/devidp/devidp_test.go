@@ -74,8 +74,8 @@ func TestIssuer(t *testing.T) {
 		t.Error("HS256 token signed with the RSA public key verified")
 	}
 	raw := fmt.Sprintf(`{"iss":%q,"sub":"a","sub":"b","exp":%d}`, iss.URL, time.Now().Add(time.Minute).Unix())
-	if err := verify(iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", raw)); err != nil {
-		t.Errorf("SignRaw token: %v", err)
+	if err := verify(iss.SignSegments(t, jwt.SigningMethodRS256, `{"alg":"RS256","typ":"JWT","kid":"rsa-1"}`, raw)); err != nil {
+		t.Errorf("SignSegments token: %v", err)
 	}
 	if err := verify(iss.Sign(t, jwt.SigningMethodNone, "", jwt.MapClaims{"iss": iss.URL}, nil)); err == nil {
 		t.Error("alg none token verified")

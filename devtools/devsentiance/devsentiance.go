@@ -1,9 +1,6 @@
 // Package devsentiance is the Sentiance stand-in of local mode and the
-// tests. It answers POST /users/auth-code as Sentiance documents it: an API
-// key as bearer token, a JSON body with a non-empty string external_id, and
-// a 200 with a 128-character lowercase hex authentication_code that expires
-// ten minutes later. Tests can script other answers (Script) and read what
-// it received (Calls). Its codes are random and mean nothing to Sentiance.
+// tests: POST /users/auth-code as documented (bearer key, JSON external_id,
+// a 128-hex-character code for ten minutes), scriptable, its codes worthless.
 package devsentiance
 
 import (
@@ -40,12 +37,9 @@ type Call struct {
 	ExternalID                               string // the body's external_id, if it had a string one
 }
 
-// Step is a scripted answer to one call, instead of the normal one. The
-// stand-in first waits Delay (giving up if the client goes away). Then, with
-// Reset, it drops the connection without answering (a TCP reset); with
-// Status, it answers Status with Header and Body (Content-Type
-// application/json unless Header sets one). A step with neither gives the
-// normal answer after its Delay.
+// Step is a scripted answer to one call: after Delay (cut short if the
+// client leaves), a TCP reset, Status with Header and Body (JSON unless
+// Header says), or with neither the normal answer.
 type Step struct {
 	Status int
 	Body   string
@@ -63,7 +57,6 @@ type Server struct {
 
 	mu    sync.Mutex
 	keys  []string
-	delay time.Duration
 	steps []Step
 	calls []Call
 	codes []string
@@ -89,20 +82,12 @@ func Start(t testing.TB, apiKey string) *Server {
 	return s
 }
 
-// SetKey changes the accepted API keys, as after a rotation. Sentiance
-// accepts every active key of an app (up to 10), so passing the old and
-// the new key models the overlap a rotation relies on.
+// SetKey changes the accepted API keys; Sentiance accepts every active key
+// of an app, so old and new together model a rotation's overlap.
 func (s *Server) SetKey(apiKeys ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = append([]string(nil), apiKeys...)
-}
-
-// SetDelay delays every normal answer by d.
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
 }
 
 // Script queues steps: each of the next calls, whatever it asks, takes the
@@ -148,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.record {
 		s.calls = append(s.calls, Call{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body, externalID})
 	}
-	delay := s.delay
+	var delay time.Duration
 	var step *Step
 	if len(s.steps) > 0 {
 		step = &s.steps[0]

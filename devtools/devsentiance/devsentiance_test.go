@@ -123,7 +123,7 @@ func TestSentiance(t *testing.T) {
 	}
 
 	// A delay ends when the client gives up, so nothing waits for it.
-	s.SetDelay(time.Minute)
+	s.Script(devsentiance.Step{Delay: time.Minute})
 	client := &http.Client{Timeout: 200 * time.Millisecond}
 	start := time.Now()
 	if resp, err := client.Post(s.URL+sentiance.Path, "application/json", strings.NewReader(`{}`)); err == nil {

@@ -22,7 +22,7 @@ import (
 func (d *doctor) checkToken(ctx context.Context) {
 	raw := tokenOf(d.o.Token)
 	if raw == "" {
-		d.skip("token", "no token was given: set AUTHCODE_TOKEN (or -token) to a signed-in user's token")
+		d.skip("token", "no token was given: set AUTHCODE_TOKEN to a signed-in user's token")
 		d.skip("function", "no token was given")
 		return
 	}

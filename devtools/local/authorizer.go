@@ -35,14 +35,10 @@ type AuthorizerOptions struct {
 	DevIssuer bool
 }
 
-// Authorizer plays API Gateway's JWT authorizer. It reuses the function's
-// verifier (internal/identity) with the gateway's settings: RSA algorithms
-// only, the kid must name a key of the JWKS, exact issuer, aud or client_id,
-// exp after now and nbf and iat before now with no clock-skew allowance,
-// JWKS fetches bounded to 1.5 s and 150,000 bytes. The verifier is stricter
-// than the gateway in three ways, each of which the function's own check
-// (on by default) refuses anyway: tokens over 8 KiB, a crit header,
-// duplicate JSON members. It is safe for concurrent use.
+// Authorizer plays API Gateway's JWT authorizer with the function's verifier
+// on the gateway's settings: RSA only, a kid, exact iss, aud or client_id, no
+// clock skew, JWKS within 1.5 s and 150,000 bytes. It is stricter only where
+// the function refuses anyway (over 8 KiB, crit, duplicate members).
 type Authorizer struct {
 	verifier  *identity.Verifier
 	client    *http.Client
@@ -56,12 +52,11 @@ func NewAuthorizer(o AuthorizerOptions) *Authorizer {
 	return &Authorizer{
 		client: client, devIssuer: o.DevIssuer,
 		verifier: identity.NewVerifier(identity.VerifierOptions{
-			Issuer:       o.Issuer,
-			Audiences:    o.Audiences,
-			Algorithms:   identity.GatewayAlgorithms,
-			JWKSURL:      o.JWKSURL,
-			Client:       client,
-			FetchTimeout: 1500 * time.Millisecond,
+			Issuer:     o.Issuer,
+			Audiences:  o.Audiences,
+			Algorithms: identity.GatewayAlgorithms,
+			JWKSURL:    o.JWKSURL,
+			Client:     client,
 			// The gateway checks exp, nbf and iat against the current time;
 			// the verifier takes 0 as "the default" (60 s), so ask for 1 ns.
 			Leeway: time.Nanosecond,
@@ -70,9 +65,8 @@ func NewAuthorizer(o AuthorizerOptions) *Authorizer {
 	}
 }
 
-// Authorize checks the value of the Authorization header and returns the
-// claims as the gateway hands them to the function. Errors never contain
-// the token.
+// Authorize checks the Authorization header and returns the claims as the
+// gateway hands them on. Errors never contain the token.
 func (a *Authorizer) Authorize(ctx context.Context, authorization string) (map[string]string, error) {
 	if strings.TrimSpace(authorization) == "" {
 		return nil, ErrNoToken
@@ -120,16 +114,9 @@ func requireKID(token string) error {
 	return nil
 }
 
-// claimString renders a claim value the way API Gateway does in
-// requestContext.authorizer.jwt.claims, where every value is a string.
-// Public reports of real events show strings unchanged, numbers as decimal
-// text ("exp": "1612061676", not "1.612061676e+09") and arrays as their
-// elements space-separated in brackets ("cognito:groups": "[admins users]"):
-// Go's fmt rendering of JSON decoded with numbers kept as text, which is
-// what this does. Booleans, objects and null follow the same rules ("true",
-// "map[k:v]", "<nil>"); that part is inferred, not observed. Numbers arrive
-// here as float64, so integers beyond 2^53 lose precision (claims like that
-// are not used by this service).
+// claimString renders a claim as the gateway's string-only claims do in real
+// events: "1612061676" for exp, "[admins users]" for an array (Go's fmt of
+// JSON with numbers kept as text). Booleans, objects and null are inferred.
 func claimString(v any) string {
 	if s, ok := v.(string); ok {
 		return s
@@ -142,9 +129,8 @@ func claimString(v any) string {
 	return fmt.Sprint(text)
 }
 
-// wwwAuthenticate is the header the gateway sends with its 401, in the form
-// the API Gateway troubleshooting guide shows. The descriptions are ours
-// where the guide gives none.
+// wwwAuthenticate is the gateway's 401 header, as its troubleshooting guide
+// shows it; the descriptions are ours where the guide gives none.
 func (a *Authorizer) wwwAuthenticate(err error) string {
 	desc := "the token is not valid"
 	switch {

@@ -38,10 +38,8 @@ const (
 // Function is the Lambda handler the gateway invokes.
 type Function func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// Gateway plays API Gateway's HTTP API in front of the function: it matches
-// the routes, runs the JWT authorizer, turns the request into the payload
-// format 2.0 event, invokes the function and writes its response back. It is
-// safe for concurrent use.
+// Gateway plays API Gateway's HTTP API: routes, the JWT authorizer, the
+// payload format 2.0 event and the response. It is safe for concurrent use.
 type Gateway struct {
 	// Authorizer guards every route (authcode.Routes); nil leaves them open
 	// and events carry no claims.
@@ -233,11 +231,8 @@ func headers(r *http.Request) map[string]string {
 	return h
 }
 
-// isText reports whether the gateway passes a body with this content type
-// as text. Measured against real HTTP APIs (ministack PR #766): text/*,
-// application/json, application/xml and application/javascript are text;
-// anything else, including no content type and form encoding, arrives
-// base64-encoded with isBase64Encoded true.
+// isText reports whether the gateway passes a body as text, as measured on
+// real HTTP APIs (ministack PR #766); anything else arrives base64-encoded.
 func isText(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {

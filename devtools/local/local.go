@@ -1,9 +1,6 @@
-// Package local runs the function as an HTTP server on a developer's
-// machine (`make run`): each request goes through an emulation of API
-// Gateway's HTTP API (Gateway) to the very function the Lambda runs. With
-// nothing configured it serves its own identity provider (devidp) and
-// Sentiance stand-in (devsentiance) beside the API and prints a ready token;
-// with JWT_ISSUER, a real key or a secret it uses the real ones.
+// Package local serves the function the Lambda runs on a developer's machine
+// (`make run`), behind an emulation of API Gateway's HTTP API, with its own
+// issuer and Sentiance stand-in unless real ones are configured.
 package local
 
 import (
@@ -208,7 +205,7 @@ func Run(ctx context.Context, o Options) error {
 		// Loads the key now (as the Lambda's init does), so the banner can
 		// tell how long it has left; a failure is shown, not fatal.
 		kctx, cancel := context.WithTimeout(ctx, app.PrefetchTimeout)
-		expires, watched, err := fn.KeyExpiry(kctx)
+		expires, watched, err := fn.Keys.KeyExpiry(kctx)
 		cancel()
 		info.KeyExpiry = keyExpiryLine(expires, watched, err, time.Now())
 	}
@@ -242,11 +239,8 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// localOverrides are the values local mode supplies in place of the
-// environment the template would set: the development issuer (when
-// JWT_ISSUER is unset), the stand-in's URL (when it runs), and a
-// placeholder secret id when the key does not come from Secrets Manager
-// (config requires one; local mode then never reads it).
+// localOverrides stand in for what the template would set: the development
+// issuer, the stand-in's URL and a secret id that is never read.
 func localOverrides(getenv func(string) string, issuerURL, standInURL string) map[string]string {
 	set := map[string]string{}
 	if getenv("JWT_ISSUER") == "" {
@@ -290,9 +284,8 @@ func checkAddr(addr string) error {
 	return nil
 }
 
-// lanURLs are http://<address>:port for each non-loopback unicast address
-// of this machine, IPv4 first: where a phone on the same network reaches an
-// all-interfaces listener.
+// lanURLs are where a phone on the same network reaches an all-interfaces
+// listener: each non-loopback unicast address, IPv4 first.
 func lanURLs(addrs []net.Addr, port int) []string {
 	var v4, v6 []string
 	for _, a := range addrs {
@@ -342,10 +335,8 @@ func newLogger(w io.Writer, text bool, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// keyAsSecret is Secrets Manager holding the key from the environment as
-// secret id, so local mode runs the deployed key cache; with an expiry, as
-// the deployed secret's JSON with both fields, so the cache watches it as it
-// does on Lambda. A rejected key stays rejected: refreshing finds the same.
+// keyAsSecret serves the key from the environment as the deployed secret
+// would, so local mode runs the deployed key cache and expiry watch.
 func keyAsSecret(id, key, expiresAt string) *devsecrets.SecretsManager {
 	value := key
 	if expiresAt != "" {

@@ -289,7 +289,7 @@ func (zeros) Read(p []byte) (int, error) {
 func TestShutdown(t *testing.T) {
 	stand := devsentiance.Start(t, "key.shutdown")
 	const delay = 700 * time.Millisecond
-	stand.SetDelay(delay)
+	stand.Script(devsentiance.Step{Delay: delay}, devsentiance.Step{Delay: delay}, devsentiance.Step{Delay: delay}) // one per request in flight
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	baseline := runtime.NumGoroutine()
 

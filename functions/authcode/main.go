@@ -1,8 +1,5 @@
-// Command authcode is the Lambda function that answers POST /auth-code and
-// GET /auth/code with a Sentiance authentication code for the verified
-// caller. It only wires: internal/app builds the function. It runs only
-// under the Lambda runtime; local mode is its own command (functions/local),
-// so this artifact holds no development issuer and no Sentiance stand-in.
+// Command authcode is the Lambda function: internal/app builds it, this only
+// starts it. Local mode is devtools/cmd/local, so nothing here mints tokens.
 package main
 
 import (

@@ -46,8 +46,8 @@ type Options struct {
 // App is the built function.
 type App struct {
 	Function *authcode.Function
+	Keys     *secret.Cache // local mode's banner shows the key's expiry
 
-	keys      *secret.Cache
 	verifier  *identity.Verifier // nil without in-function verification
 	sentiance *sentiance.Client
 	clients   []*http.Client
@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config, o Options) (*App, error) {
 			o.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 		}
 	}
-	a := &App{keys: secret.New(o.SecretsManager, secret.Options{
+	a := &App{Keys: secret.New(o.SecretsManager, secret.Options{
 		SecretID: cfg.SecretID, TTL: cfg.SecretTTL, Logger: o.Logger, Now: o.Now, Metrics: o.Metrics,
 	})}
 
@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config, o Options) (*App, error) {
 	a.sentiance = sentiance.New(cfg.SentianceBaseURL, a.client(0, o.Transport), o.Metrics)
 	a.Function = authcode.New(authcode.Options{
 		Verifier:          verifier,
-		Keys:              a.keys,
+		Keys:              a.Keys,
 		Sentiance:         a.sentiance,
 		Limiter:           limiter,
 		LimiterFailClosed: cfg.RateLimitFailClosed,
@@ -136,27 +136,19 @@ func (a *App) client(maxBody int64, base http.RoundTripper) *http.Client {
 	return c
 }
 
-// Prefetch fetches the Sentiance key and the identity provider's keys at
-// once, and opens the connection to Sentiance, waiting at most timeout, so a
-// cold start's first request finds them ready. It waits rather than leave
-// them running: an instance frozen after init would thaw with a fetch cut
-// off. Failures are not fatal; requests retry.
+// Prefetch loads the Sentiance key and the issuer's keys and opens the
+// connection to Sentiance at once, so a cold start's first request finds them
+// ready. It waits (a frozen instance would cut a fetch off); failures are not fatal.
 func (a *App) Prefetch(ctx context.Context, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = a.keys.Key(ctx) })
+	wg.Go(func() { _, _ = a.Keys.Key(ctx) })
 	wg.Go(func() { _ = a.sentiance.Warm(ctx) })
 	if a.verifier != nil {
 		wg.Go(func() { _ = a.verifier.Warm(ctx) })
 	}
 	wg.Wait()
-}
-
-// KeyExpiry loads the key if need be and returns when it expires; ok is
-// false without a readable expires_at. Local mode's banner shows it.
-func (a *App) KeyExpiry(ctx context.Context) (expires time.Time, ok bool, err error) {
-	return a.keys.KeyExpiry(ctx)
 }
 
 // Close stops the verifier's background refresh and closes idle

@@ -42,6 +42,7 @@ var GatewayAlgorithms = []string{"RS256", "RS384", "RS512"}
 const (
 	unknownKIDInterval = 30 * time.Second
 	retryInterval      = 2 * time.Second // before a JWKS never loaded is tried again
+	fetchTimeout       = 2 * time.Second // one JWKS or discovery request
 	maxLeeway          = time.Minute
 )
 
@@ -55,10 +56,8 @@ type VerifierOptions struct {
 	// Leeway is the clock skew allowed on exp, nbf and iat: zero or more
 	// than a minute means a minute (the gateway's emulation asks for 1 ns).
 	Leeway time.Duration
-	// FetchTimeout bounds one JWKS or discovery request, default 2 s.
-	FetchTimeout time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time // default time.Now
+	Logger *slog.Logger
+	Now    func() time.Time // default time.Now
 }
 
 // Verifier checks bearer tokens issued by one identity provider. It is safe
@@ -78,9 +77,6 @@ type Verifier struct {
 func NewVerifier(o VerifierOptions) *Verifier {
 	if o.Leeway <= 0 || o.Leeway > maxLeeway {
 		o.Leeway = maxLeeway
-	}
-	if o.FetchTimeout <= 0 {
-		o.FetchTimeout = 2 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -213,8 +209,8 @@ func (v *Verifier) keys(ctx context.Context) (keyfunc.Keyfunc, error) {
 	var firstErr error
 	kf, err := keyfunc.NewDefaultOverrideCtx(bg, []string{jwksURL}, keyfunc.Override{
 		Client:            v.opts.Client,
-		HTTPTimeout:       v.opts.FetchTimeout,
-		RateLimitWaitMax:  v.opts.FetchTimeout, // never queue behind the limiter longer than a fetch
+		HTTPTimeout:       fetchTimeout,
+		RateLimitWaitMax:  fetchTimeout, // never queue behind the limiter longer than a fetch
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKIDInterval), 1),
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
@@ -261,7 +257,7 @@ func hasKeys(ctx context.Context, kf keyfunc.Keyfunc) bool {
 // discover reads jwks_uri from the issuer's OpenID configuration and checks
 // that the document names the same issuer (OpenID Connect Discovery §4.3).
 func (v *Verifier) discover(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.opts.FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	d, err := Discover(ctx, v.opts.Client, v.opts.Issuer)
 	if err != nil {

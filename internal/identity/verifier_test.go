@@ -64,6 +64,7 @@ func TestVerify(t *testing.T) {
 	}
 	valid := iss.Sign(t, jwt.SigningMethodRS256, "rsa-1", claims(), nil)
 	parts := strings.Split(valid, ".")
+	rs256 := `{"alg":"RS256","typ":"JWT","kid":"rsa-1"}` // the header of a token with raw JSON claims
 
 	tests := []struct {
 		name  string
@@ -93,25 +94,25 @@ func TestVerify(t *testing.T) {
 		{"tampered payload", parts[0] + "." + seg(`{"sub":"admin"}`) + "." + parts[2], false},
 		{"duplicate sub", func() string {
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","sub":"victim","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
-			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+			return iss.SignSegments(t, jwt.SigningMethodRS256, rs256, p)
 		}(), false},
 		{"sub and SUB", func() string {
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","SUB":"victim","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
-			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+			return iss.SignSegments(t, jwt.SigningMethodRS256, rs256, p)
 		}(), false},
 		{"duplicate nested member", func() string {
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":{"r":1,"r":2},"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
-			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+			return iss.SignSegments(t, jwt.SigningMethodRS256, rs256, p)
 		}(), false},
 		{"duplicate member in an array's object", func() string {
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":[{"r":1,"r":2}],"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
-			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+			return iss.SignSegments(t, jwt.SigningMethodRS256, rs256, p)
 		}(), false},
 		{"nested case variants are distinct members", func() string {
 			// Only the top level folds case: nested objects (e.g. Keycloak's
 			// resource_access, keyed by client id) may hold "app" and "App".
 			p := `{"iss":"` + iss.URL + `","aud":"` + audience + `","sub":"user-1","x":{"app":1,"App":2},"exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`
-			return iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", p)
+			return iss.SignSegments(t, jwt.SigningMethodRS256, rs256, p)
 		}(), true},
 		{"duplicate alg in the header", iss.SignSegments(t, jwt.SigningMethodRS256, `{"alg":"none","alg":"RS256","kid":"rsa-1"}`, string(mustDecode(t, parts[1]))), false},
 		{"payload with trailing data", iss.SignSegments(t, jwt.SigningMethodRS256, `{"alg":"RS256","kid":"rsa-1"}`, string(mustDecode(t, parts[1]))+` {"sub":"victim"}`), false},
@@ -119,7 +120,7 @@ func TestVerify(t *testing.T) {
 		{"two segments", parts[0] + "." + parts[1], false},
 		{"four segments", valid + ".x", false},
 		{"bad base64", parts[0] + ".%%%." + parts[2], false},
-		{"payload a JSON array", iss.SignRaw(t, jwt.SigningMethodRS256, "rsa-1", `["sub"]`), false},
+		{"payload a JSON array", iss.SignSegments(t, jwt.SigningMethodRS256, rs256, `["sub"]`), false},
 	}
 	v := newVerifier(t, iss.URL, nil)
 	for _, tt := range tests {

@@ -100,17 +100,6 @@ func (m *EMF) RateLimitError() { m.put(RateLimitErrors, "Count", 1, "", "") }
 // has no CloudWatch unit for days: None.
 func (m *EMF) KeyDaysToExpiry(days int) { m.put(KeyDaysToExpiry, "None", float64(days), "", "") }
 
-type directive struct {
-	Namespace  string     `json:"Namespace"`
-	Dimensions [][]string `json:"Dimensions"`
-	Metrics    []metric   `json:"Metrics"`
-}
-
-type metric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
 // put writes one EMF document: the metadata under _aws, the dimension values
 // and the metric value; dim is "" for a metric with only Service.
 func (m *EMF) put(name, unit string, value float64, dim, dimValue string) {
@@ -124,8 +113,10 @@ func (m *EMF) put(name, unit string, value float64, dim, dimValue string) {
 		doc[dim] = dimValue
 	}
 	doc["_aws"] = map[string]any{
-		"Timestamp":         time.Now().UnixMilli(),
-		"CloudWatchMetrics": []directive{{Namespace: m.namespace, Dimensions: [][]string{dims}, Metrics: []metric{{name, unit}}}},
+		"Timestamp": time.Now().UnixMilli(),
+		"CloudWatchMetrics": []map[string]any{{
+			"Namespace": m.namespace, "Dimensions": [][]string{dims}, "Metrics": []map[string]string{{"Name": name, "Unit": unit}},
+		}},
 	}
 	line, err := json.Marshal(doc)
 	if err != nil {

@@ -194,16 +194,7 @@ func decode(raw []byte) (answer, error) {
 // code: hexadecimal (128 characters today; 32 to 512 are accepted so a
 // longer code from Sentiance does not break sign-ups).
 func ValidCode(s string) bool {
-	if len(s) < 32 || len(s) > 512 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 32 && len(s) <= 512 && strings.Trim(s, "0123456789abcdefABCDEF") == ""
 }
 
 // errorCode picks Sentiance's errorCode from an error body for the logs, short
