@@ -27,11 +27,12 @@ const (
 	SecretFetches    = "SecretFetches"    // Secrets Manager fetches, by Outcome
 	RateLimitErrors  = "RateLimitErrors"  // per-user limit checks that failed
 	KeyDaysToExpiry  = "KeyDaysToExpiry"  // days the loaded key has left, when the secret says
+	KeyExpiryWatched = "KeyExpiryWatched" // 1 per key load with a readable expires_at, else 0
 )
 
 // Names lists every metric the function emits.
 func Names() []string {
-	return []string{CodesIssued, Denied, Failed, SentianceLatency, SentianceErrors, KeyRejected, SecretFetches, RateLimitErrors, KeyDaysToExpiry}
+	return []string{CodesIssued, Denied, Failed, SentianceLatency, SentianceErrors, KeyRejected, SecretFetches, RateLimitErrors, KeyDaysToExpiry, KeyExpiryWatched}
 }
 
 // FetchOutcome is how one Secrets Manager fetch ended.
@@ -99,6 +100,16 @@ func (m *EMF) RateLimitError() { m.put(RateLimitErrors, "Count", 1, "", "") }
 // KeyDaysToExpiry records the days left before the loaded key expires. It
 // has no CloudWatch unit for days: None.
 func (m *EMF) KeyDaysToExpiry(days int) { m.put(KeyDaysToExpiry, "None", float64(days), "", "") }
+
+// KeyExpiryWatched records whether a loaded key's expiry is known: a 0 is
+// published, not left out, so the not-watched alarm reads data, not silence.
+func (m *EMF) KeyExpiryWatched(watched bool) {
+	v := 0.0
+	if watched {
+		v = 1
+	}
+	m.put(KeyExpiryWatched, "None", v, "", "")
+}
 
 // put writes one EMF document: the metadata under _aws, the dimension values
 // and the metric value; dim is "" for a metric with only Service.

@@ -40,6 +40,22 @@ func (r *recorder) read(t *testing.T) (outcomes []metrics.FetchOutcome, days []f
 	return outcomes, days
 }
 
+// watched returns the KeyExpiryWatched values written since the last Reset.
+func (r *recorder) watched(t *testing.T) []float64 {
+	t.Helper()
+	var out []float64
+	for _, line := range strings.Split(strings.TrimSpace(r.String()), "\n") {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("metric line is not JSON: %s", line)
+		}
+		if v, ok := doc[metrics.KeyExpiryWatched].(float64); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // captureLogs is a JSON logger at debug level writing into the buffer.
 func captureLogs() (*slog.Logger, *bytes.Buffer) {
 	var logs bytes.Buffer
@@ -133,6 +149,14 @@ func TestKeyExpiry(t *testing.T) {
 			if want := []metrics.FetchOutcome{tt.outcome}; !slices.Equal(outcomes, want) {
 				t.Errorf("SecretFetch outcomes = %v, want %v", outcomes, want)
 			}
+			// One value per load, 0 included: the not-watched alarm reads it.
+			want := []float64{0}
+			if tt.watching {
+				want = []float64{1}
+			}
+			if got := rec.watched(t); !slices.Equal(got, want) {
+				t.Errorf("KeyExpiryWatched = %v, want %v", got, want)
+			}
 			lines := logLines(t, logs)
 			if got := levels(lines); !slices.Equal(got, tt.levels) {
 				t.Errorf("logged %q, want levels %v", lines, tt.levels)
@@ -208,6 +232,14 @@ func TestKeyExpiryReportedOncePerValue(t *testing.T) {
 		loads(s.loads)
 		if outcomes, days := rec.read(t); !slices.Equal(outcomes, s.outcomes) || !slices.Equal(days, s.days) {
 			t.Errorf("step %d (%q): outcomes %v, days %v; want %v, %v", i, s.expiry, outcomes, days, s.outcomes, s.days)
+		}
+		// Said once in the logs, but published on every load.
+		want := slices.Repeat([]float64{0}, s.loads)
+		if s.days != nil {
+			want = slices.Repeat([]float64{1}, s.loads)
+		}
+		if got := rec.watched(t); !slices.Equal(got, want) {
+			t.Errorf("step %d (%q): KeyExpiryWatched = %v, want %v", i, s.expiry, got, want)
 		}
 		if got := logLines(t, logs)[before:]; !slices.Equal(got, s.lines) {
 			t.Errorf("step %d (%q): logged %q, want %q", i, s.expiry, got, s.lines)

@@ -180,6 +180,9 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	c.expires = now.Add(c.opts.TTL)
 	c.retryAt = time.Time{}
 	c.mu.Unlock()
+	// Every load says whether the expiry is watched, 0 included, so the
+	// not-watched alarm reads a value rather than an absence.
+	c.opts.Metrics.KeyExpiryWatched(!v.Expires.IsZero())
 	c.opts.Metrics.SecretFetch(c.reportExpiry(v, now))
 	return v.Key, nil
 }

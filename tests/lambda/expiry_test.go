@@ -1,16 +1,18 @@
 package lambda_test
 
 // The key's expiry (issue 13) through the real bootstrap under
-// aws-lambda-rie, the secret in moto: the KeyDaysToExpiry metric, the log
-// levels, and that codes flow whatever the expiry says (Sentiance decides
-// whether a key works).
+// aws-lambda-rie, the secret in moto: the KeyDaysToExpiry and
+// KeyExpiryWatched metrics, the log levels, and that codes flow whatever
+// the expiry says (Sentiance decides whether a key works).
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sentiance-authcode/backend/internal/metrics"
 	"github.com/sentiance-authcode/backend/tests/testenv"
 )
 
@@ -106,6 +108,16 @@ func TestKeyExpiryUnderRIE(t *testing.T) {
 				if d < tt.minDays || d > tt.maxDays {
 					t.Errorf("KeyDaysToExpiry = %v, want %v to %v", d, tt.minDays, tt.maxDays)
 				}
+			}
+			// Every load says whether the expiry is watched, 0 included:
+			// KeyExpiryNotWatchedAlarm reads that value.
+			watched := emfValues(logs, metrics.KeyExpiryWatched)
+			want := 0.0
+			if tt.metric {
+				want = 1
+			}
+			if len(watched) != loads || slices.ContainsFunc(watched, func(v float64) bool { return v != want }) {
+				t.Errorf("KeyExpiryWatched = %v, want %v on each of %d loads", watched, want, loads)
 			}
 			for _, level := range []string{"DEBUG", "INFO", "WARN", "ERROR"} {
 				got := len(logRecords(logs, level, "expir"))
