@@ -15,7 +15,7 @@ ACTIONLINT := $(BIN)/actionlint
 # Lambda build flags: static, no RPC shim (provided.al2023 does not need it), small.
 LAMBDA_GOFLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 
-.PHONY: run test vet tools pytools fuzz bench build size doctor clean build-AuthCodeFunction
+.PHONY: run test vet tools pytools fuzz bench build size doctor clean build-AuthCodeFunction build-PreTrafficCheckFunction
 
 # Local mode: the built binary, not `go run`, so a bad setting is the
 # server's one line (and make's own Error line) and Ctrl-C ends it cleanly.
@@ -89,6 +89,10 @@ bench: pytools tools
 # Called by `sam build` (BuildMethod: makefile) with ARTIFACTS_DIR set.
 build-AuthCodeFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authcode
+
+# The deployment's pre-traffic check (CodeDeploy hook), its own artifact.
+build-PreTrafficCheckFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/pretraffic
 
 # A linux/arm64 build into $(CACHE)/dist, as sam build would make it.
 build:
