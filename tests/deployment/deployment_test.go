@@ -291,15 +291,22 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
-// The Makefile target `sam build` runs (BuildMethod: makefile) yields a
-// static linux/arm64 executable named bootstrap in ARTIFACTS_DIR.
+// The Makefile target `sam build` runs (BuildMethod: makefile) for each
+// function of the template yields a static linux/arm64 executable named
+// bootstrap in ARTIFACTS_DIR.
 func TestBuildTarget(t *testing.T) {
 	need(t, "make", "apt-get install make")
+	for id := range makefileFunctions(t, rawTemplate(t)) {
+		t.Run(id, func(t *testing.T) { checkBuildTarget(t, "build-"+id) })
+	}
+}
+
+func checkBuildTarget(t *testing.T, target string) {
 	dir := t.TempDir()
-	cmd := exec.Command("make", "-s", "build-AuthCodeFunction", "ARTIFACTS_DIR="+dir)
+	cmd := exec.Command("make", "-s", target, "ARTIFACTS_DIR="+dir)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make build-AuthCodeFunction: %v\n%s", err, out)
+		t.Fatalf("make %s: %v\n%s", target, err, out)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != "bootstrap" {
@@ -327,7 +334,7 @@ func TestBuildTarget(t *testing.T) {
 		t.Errorf("bootstrap is not executable")
 	}
 	zipped := testenv.ZipSize(t, path)
-	t.Logf("bootstrap: %.1f MB, %.1f MB zipped", float64(info.Size())/1e6, float64(zipped)/1e6)
+	t.Logf("%s bootstrap: %.1f MB, %.1f MB zipped", target, float64(info.Size())/1e6, float64(zipped)/1e6)
 	// Lambda's limit is 50 MB zipped; this guards against an accidental dependency blow-up.
 	if zipped > 8<<20 {
 		t.Errorf("zipped bootstrap is %d bytes; something heavy crept in", zipped)
@@ -517,8 +524,19 @@ func TestTemplateSharesTheCodesFacts(t *testing.T) {
 			if metric, _ := p["MetricName"].(string); !slices.Contains(metrics.Names(), metric) {
 				t.Errorf("%s alarms on %v, which the function does not emit (%v)", name, p["MetricName"], metrics.Names())
 			}
-			if !jsonEqual(p["Dimensions"], []any{map[string]any{"Name": "Service", "Value": metrics.Service}}) {
-				t.Errorf("%s selects dimensions %v; the function's metrics carry Service=%s", name, p["Dimensions"], metrics.Service)
+			dims, _ := p["Dimensions"].([]any)
+			if len(dims) == 0 || !jsonEqual(dims[0], map[string]any{"Name": "Service", "Value": metrics.Service}) {
+				t.Errorf("%s selects dimensions %v; the function's metrics carry Service=%s", name, dims, metrics.Service)
+				continue
+			}
+			// Answers by reason: Failed for 5xx reasons, Denied for the others.
+			if len(dims) > 1 {
+				reason := authcode.Reason(fmt.Sprint(at(dims[1], "Value")))
+				failed := reason.Spec().Status >= 500
+				if len(dims) != 2 || at(dims[1], "Name") != "Reason" || !slices.Contains(authcode.Reasons(), reason) ||
+					!(p["MetricName"] == metrics.Failed && failed || p["MetricName"] == metrics.Denied && !failed) {
+					t.Errorf("%s selects %v with dimensions %v; the function counts Failed (5xx) and Denied by a Reason of its table", name, p["MetricName"], dims)
+				}
 			}
 		}
 	}
