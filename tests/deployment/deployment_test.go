@@ -406,10 +406,16 @@ func TestSamconfig(t *testing.T) {
 	if sync := at(cfg, "default", "sync", "parameters", "parameter_overrides"); sync != nil && sync != deploy {
 		t.Errorf("sync and deploy parameter_overrides differ")
 	}
-	params := at(expand(t), "Parameters").(map[string]any)
-	overrides := parameterOverrides(deploy)
+	checkOverrides(t, at(expand(t), "Parameters").(map[string]any), deploy)
+}
+
+// checkOverrides holds a parameter_overrides string to the template's
+// parameters: each names one and has a value it accepts.
+func checkOverrides(t *testing.T, params map[string]any, raw string) {
+	t.Helper()
+	overrides := parameterOverrides(raw)
 	if len(overrides) == 0 {
-		t.Fatalf("no parameter_overrides in %q", deploy)
+		t.Fatalf("no parameter_overrides in %q", raw)
 	}
 	for name, value := range overrides {
 		p, ok := params[name].(map[string]any)
