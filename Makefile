@@ -43,6 +43,9 @@ vet: tools
 	cd tests && $(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd tests && $(STATICCHECK) ./...
+	@# The pinned actionlint alone (no shellcheck or pyflakes found on PATH),
+	@# so the verdict is the same on every machine.
+	$(ACTIONLINT) -shellcheck= -pyflakes= .github/workflows/*.yml
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
