@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,9 +56,8 @@ type Options struct {
 	Ready func(baseURL string)
 }
 
-// Main runs local mode until SIGINT or SIGTERM and returns the process's
-// exit code: 0 after a clean stop or -h, 2 for bad configuration or
-// arguments, 1 otherwise. Errors are one line on stderr.
+// Main runs local mode until SIGINT or SIGTERM and returns the exit code: 0
+// after a clean stop or -h, 2 for bad configuration or arguments, else 1.
 func Main(args []string) int {
 	switch {
 	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
@@ -92,7 +90,7 @@ func usage(w io.Writer) {
 	for _, v := range Variables {
 		fmt.Fprintf(w, "  %-36s %s\n", v[0], v[1])
 	}
-	fmt.Fprintf(w, "and the function's own (docs/configuration.md): %s.\n", strings.Join(append(slices.Clone(app.Variables), app.Overrides...), ", "))
+	fmt.Fprintln(w, "and the function's own, as the template sets them: see docs/operations.md#configuration.")
 }
 
 // isTerminal reports whether f is a character device (a terminal).
@@ -101,9 +99,8 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// Run serves the API until ctx is done, then lets in-flight requests finish
-// (at most ShutdownTimeout) and returns nil. Configuration errors wrap
-// app.ErrInvalid and name the variable.
+// Run serves until ctx is done, then lets requests finish (ShutdownTimeout).
+// Configuration errors wrap app.ErrInvalid and name the variable.
 func Run(ctx context.Context, o Options) error {
 	getenv := func(name string) string { return strings.TrimSpace(o.Getenv(name)) }
 	level, ok := app.LogLevel(getenv("AWS_LAMBDA_LOG_LEVEL"))

@@ -28,30 +28,6 @@ const (
 	DefaultSecretTTL        = 5 * time.Minute // a new key reaches every instance within it
 )
 
-// Variables are the environment variables the deployment sets (template.yaml
-// sets exactly these; a test checks).
-var Variables = []string{
-	"SENTIANCE_REGION",
-	"USER_LINK_SECRET_ID",
-	"EXTERNAL_ID_CLAIM",
-	"JWT_ISSUER",
-	"JWT_AUDIENCE",
-	"SENTIANCE_APP_ID",
-	"METRICS_NAMESPACE",
-	"RATE_LIMIT",
-	"RATE_LIMIT_TABLE",
-	"RATE_LIMIT_FAIL_MODE",
-}
-
-// Overrides are read too, but the deployment leaves them unset: their
-// defaults are right for production.
-var Overrides = []string{
-	"SENTIANCE_API_URL",
-	"JWKS_URL",
-	"JWT_ALGORITHMS",
-	"SECRET_CACHE_TTL",
-}
-
 // DefaultAlgorithms is JWT_ALGORITHMS' default; the doctor checks tokens against it.
 const DefaultAlgorithms = "RS256,ES256"
 

@@ -120,40 +120,6 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// Load must read exactly Variables and Overrides, so the template test that
-// compares template.yaml with Variables covers everything the code reads.
-func TestVariablesAreWhatLoadReads(t *testing.T) {
-	read := map[string]bool{}
-	Load(func(k string) string { read[k] = true; return "" })
-	// With JWT_ISSUER set, Load goes on to read the JWT variables too.
-	Load(func(k string) string {
-		read[k] = true
-		switch k {
-		case "USER_LINK_SECRET_ID":
-			return "x"
-		case "JWT_ISSUER":
-			return "https://issuer.example"
-		case "JWT_AUDIENCE":
-			return "a"
-		}
-		return ""
-	})
-	want := map[string]bool{}
-	for _, v := range append(append([]string{}, Variables...), Overrides...) {
-		want[v] = true
-	}
-	for k := range read {
-		if !want[k] {
-			t.Errorf("Load reads %s, which is in neither Variables nor Overrides", k)
-		}
-	}
-	for k := range want {
-		if !read[k] {
-			t.Errorf("%s is listed but Load never reads it", k)
-		}
-	}
-}
-
 func TestLogLevel(t *testing.T) {
 	for name, want := range map[string]slog.Level{
 		"TRACE": slog.LevelDebug, "debug": slog.LevelDebug, "INFO": slog.LevelInfo, "": slog.LevelInfo,

@@ -16,10 +16,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sentiance-authcode/backend/internal/app"
 )
 
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago. For
@@ -116,6 +119,26 @@ func secretKind(s string) string {
 
 // RepoRoot is the repository's root, the product module's directory: the
 // parent of this module's, found by walking up from the working directory
+// FunctionVariables are the environment variables app.Load reads, in the
+// order it reads them: recorded, so no list in the code can drift from it.
+func FunctionVariables(t testing.TB) []string {
+	t.Helper()
+	var names []string
+	_, err := app.Load(func(name string) string {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+		if name == "USER_LINK_SECRET_ID" {
+			return "recording" // required: without it Load stops early
+		}
+		return ""
+	})
+	if err != nil || len(names) < 10 {
+		t.Fatalf("app.Load read %v and said %v; the recording proves nothing", names, err)
+	}
+	return names
+}
+
 // (go test runs each package in its own directory).
 func RepoRoot(t testing.TB) string {
 	t.Helper()
