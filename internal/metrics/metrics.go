@@ -43,9 +43,6 @@ const (
 	FetchOK    FetchOutcome = "ok"    // a key was loaded
 	FetchStale FetchOutcome = "stale" // the fetch failed; the cached key is served
 	FetchError FetchOutcome = "error" // the fetch failed and there is no key
-	// FetchBadExpiry: a key was loaded but its expires_at could not be read;
-	// counted instead of ok, once per instance and distinct value.
-	FetchBadExpiry FetchOutcome = "bad_expiry"
 )
 
 // EMF writes metrics to w, one line each. It is safe for concurrent use; a

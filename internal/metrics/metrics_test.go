@@ -68,7 +68,6 @@ func TestEMF(t *testing.T) {
 		{"sentiance latency", func(m *EMF) { m.SentianceCall(200, 1500*time.Microsecond) }, SentianceLatency, nil, 1.5},
 		{"key days to expiry", func(m *EMF) { m.KeyDaysToExpiry(9) }, KeyDaysToExpiry, nil, 9},
 		{"key expired", func(m *EMF) { m.KeyDaysToExpiry(-3) }, KeyDaysToExpiry, nil, -3},
-		{"unreadable expiry", func(m *EMF) { m.SecretFetch(FetchBadExpiry) }, SecretFetches, map[string]string{"Outcome": "bad_expiry"}, 1},
 		{"expiry watched", func(m *EMF) { m.KeyExpiryWatched(true) }, KeyExpiryWatched, nil, 1},
 		{"expiry not watched", func(m *EMF) { m.KeyExpiryWatched(false) }, KeyExpiryWatched, nil, 0},
 	}

@@ -124,11 +124,11 @@ func TestKeyExpiry(t *testing.T) {
 		{name: "no expires_at", value: `{"user_link_api_key":"` + testKey + `"}`, outcome: metrics.FetchOK, levels: []string{"INFO"}},
 		{name: "null expires_at", value: secretWith(`null`), outcome: metrics.FetchOK, levels: []string{"INFO"}},
 		{name: "plain string secret", value: testKey, outcome: metrics.FetchOK, levels: []string{"INFO"}},
-		{name: "not a date", value: secretWith(`"next spring"`), outcome: metrics.FetchBadExpiry, levels: []string{"WARN"}},
-		{name: "US date", value: secretWith(`"12/05/2026"`), outcome: metrics.FetchBadExpiry, levels: []string{"WARN"}},
-		{name: "empty string", value: secretWith(`""`), outcome: metrics.FetchBadExpiry, levels: []string{"WARN"}},
-		{name: "a number", value: secretWith(`20261205`), outcome: metrics.FetchBadExpiry, levels: []string{"WARN"}},
-		{name: "the key pasted into expires_at", value: secretWith(`"` + testKey + `"`), outcome: metrics.FetchBadExpiry, levels: []string{"WARN"}},
+		{name: "not a date", value: secretWith(`"next spring"`), outcome: metrics.FetchOK, levels: []string{"WARN"}},
+		{name: "US date", value: secretWith(`"12/05/2026"`), outcome: metrics.FetchOK, levels: []string{"WARN"}},
+		{name: "empty string", value: secretWith(`""`), outcome: metrics.FetchOK, levels: []string{"WARN"}},
+		{name: "a number", value: secretWith(`20261205`), outcome: metrics.FetchOK, levels: []string{"WARN"}},
+		{name: "the key pasted into expires_at", value: secretWith(`"` + testKey + `"`), outcome: metrics.FetchOK, levels: []string{"WARN"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,10 +204,10 @@ func TestKeyExpiryReportedOncePerValue(t *testing.T) {
 		lines    []string
 	}{
 		{expiry: "soon-ish", loads: 3,
-			outcomes: []metrics.FetchOutcome{metrics.FetchBadExpiry, metrics.FetchOK, metrics.FetchOK},
+			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK, metrics.FetchOK},
 			lines:    []string{"WARN the secret's expires_at cannot be read; the key's expiry is not watched"}},
 		{expiry: "later", loads: 2,
-			outcomes: []metrics.FetchOutcome{metrics.FetchBadExpiry, metrics.FetchOK},
+			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK},
 			lines:    []string{"WARN the secret's expires_at cannot be read; the key's expiry is not watched"}},
 		{expiry: "", loads: 3,
 			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK, metrics.FetchOK},

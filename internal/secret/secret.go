@@ -1,8 +1,6 @@
-// Package secret loads the Sentiance user_link API key from AWS Secrets
-// Manager and keeps it in memory: one fetch per TTL, one at a time, the last
-// good key kept while Secrets Manager is unreachable, and a rate-limited
-// refresh when Sentiance rejects the key. Keys expire a year after they are
-// made: each load reports the days left from the secret's expires_at.
+// Package secret keeps the Sentiance user_link key from Secrets Manager in
+// memory: one fetch per TTL at a time, the last good key through an outage, a
+// rate-limited refresh on rejection, and each load reports the key's expiry.
 package secret
 
 import (
@@ -183,16 +181,14 @@ func (c *Cache) load(ctx context.Context) (string, error) {
 	// Every load says whether the expiry is watched, 0 included, so the
 	// not-watched alarm reads a value rather than an absence.
 	c.opts.Metrics.KeyExpiryWatched(!v.Expires.IsZero())
-	c.opts.Metrics.SecretFetch(c.reportExpiry(v, now))
+	c.opts.Metrics.SecretFetch(metrics.FetchOK)
+	c.reportExpiry(v, now)
 	return v.Key, nil
 }
 
-// reportExpiry tells how long the loaded key has left: the metric on every
-// load (the alarms need a steady signal), a warning under
-// WarnDaysBeforeExpiry days, an error once expired. Without a readable
-// expires_at it says so once per distinct condition. It returns the fetch's
-// outcome. It never mentions the key.
-func (c *Cache) reportExpiry(v Value, now time.Time) metrics.FetchOutcome {
+// reportExpiry tells how long the key has left on every load (the alarms
+// need a steady signal); an unwatched expiry is said once per condition.
+func (c *Cache) reportExpiry(v Value, now time.Time) {
 	note := ""
 	switch {
 	case v.ExpiryErr != nil:
@@ -207,20 +203,17 @@ func (c *Cache) reportExpiry(v Value, now time.Time) metrics.FetchOutcome {
 
 	log := c.opts.Logger
 	switch {
+	case v.Expires.IsZero() && !first:
+		return // said already
 	case v.ExpiryErr != nil:
-		if !first {
-			return metrics.FetchOK
-		}
 		// The value is not logged: it is free text next to the key and
 		// could be the key pasted into the wrong field.
 		log.Warn("the secret's expires_at cannot be read; the key's expiry is not watched",
 			"field", ExpiryField, "error", v.ExpiryErr.Error())
-		return metrics.FetchBadExpiry
+		return
 	case v.Expires.IsZero():
-		if first {
-			log.Info("the secret has no expires_at; the key's expiry is not watched", "field", ExpiryField)
-		}
-		return metrics.FetchOK
+		log.Info("the secret has no expires_at; the key's expiry is not watched", "field", ExpiryField)
+		return
 	}
 	days := DaysLeft(v.Expires, now)
 	c.opts.Metrics.KeyDaysToExpiry(days)
@@ -233,7 +226,6 @@ func (c *Cache) reportExpiry(v Value, now time.Time) metrics.FetchOutcome {
 	default:
 		log.Debug("the Sentiance user_link key's expiry", attrs...)
 	}
-	return metrics.FetchOK
 }
 
 // DaysLeft is the whole days from now until expires, rounded down: 0 on
