@@ -1,8 +1,5 @@
 // Package devidp is the identity provider stand-in of local mode and the
-// tests: keys made at start (RSA, with rotation, and one P-256 key), the
-// OpenID discovery document and JWKS a verifier reads, and tokens signed
-// with those keys. Its tokens are worthless anywhere else: the keys live
-// only in this process.
+// tests: discovery, a JWKS and tokens from keys that live only in this process.
 package devidp
 
 import (
@@ -128,11 +125,9 @@ func (i *Issuer) TokenES256(t testing.TB, claims jwt.MapClaims) string {
 	return i.Sign(t, jwt.SigningMethodES256, ECKeyID, i.claims(claims, 10*time.Minute), nil)
 }
 
-// Sign signs exactly claims with method, for tokens no well-behaved signer
-// makes: RS* and PS* with the current RSA key, ES256 with the P-256 key,
-// HS* with the RSA public key in PEM as the secret (algorithm confusion),
-// "none" unsigned. kid "" leaves the kid header out; header is merged in
-// last, and a nil value there removes that header.
+// Sign signs exactly claims, for tokens no good signer makes: HS* with the
+// RSA public key (algorithm confusion), "none" unsigned; kid "" is left out,
+// and header is merged in last (nil removes one).
 func (i *Issuer) Sign(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.MapClaims, header map[string]any) string {
 	t.Helper()
 	tok, err := i.sign(method, kid, claims, header)
@@ -161,9 +156,8 @@ func (i *Issuer) sign(method jwt.SigningMethod, kid string, claims jwt.MapClaims
 	return tok.SignedString(key)
 }
 
-// SignSegments signs header and payload exactly as given (each is
-// base64url-encoded, nothing added or checked), for JSON no map can
-// produce: duplicate members, invalid UTF-8, trailing data.
+// SignSegments signs header and payload as given, for JSON no map can make
+// (duplicate members, invalid UTF-8, trailing data).
 func (i *Issuer) SignSegments(t testing.TB, method jwt.SigningMethod, header, payload string) string {
 	t.Helper()
 	signing := b64([]byte(header)) + "." + b64([]byte(payload))
@@ -225,9 +219,8 @@ func (i *Issuer) AddJWK(jwk map[string]any) {
 	i.extra = append(i.extra, jwk)
 }
 
-// OverrideJWKS makes the JWKS path answer with h, which is given the
-// document the issuer would have served (to pad it, redirect, or answer
-// garbage); nil restores it. SetDown still wins; JWKSFetches still counts.
+// OverrideJWKS answers the JWKS path with h, given the document it would
+// have served; nil restores it. SetDown still wins; JWKSFetches still counts.
 func (i *Issuer) OverrideJWKS(h func(w http.ResponseWriter, r *http.Request, jwks []byte)) {
 	i.mu.Lock()
 	defer i.mu.Unlock()

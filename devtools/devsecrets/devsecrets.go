@@ -1,7 +1,5 @@
 // Package devsecrets is the Secrets Manager stand-in of local mode and the
-// tests: the one call the function makes (GetSecretValue), answered in
-// process as the service answers it: the current value by name or ARN, and
-// ResourceNotFoundException for a secret without one.
+// tests: GetSecretValue by name or ARN, as the service answers it.
 package devsecrets
 
 import (

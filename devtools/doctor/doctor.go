@@ -1,8 +1,6 @@
-// Package doctor checks a deployment of the auth-code backend, or the values
-// meant for one, by the rules API Gateway's JWT authorizer and the function
-// apply, and says for each failure what is wrong and how to fix it.
-//
-// It never prints the user_link key, a bearer token or an auth code.
+// Package doctor checks a deployment, or the values meant for one, by the
+// gateway's and the function's rules, and says how to fix each failure. It
+// never prints the user_link key, a bearer token or an auth code.
 package doctor
 
 import (
@@ -156,9 +154,8 @@ func (d *doctor) skip(check, because string) {
 	d.report = append(d.report, Line{Skip, check, "(because " + because + ")"})
 }
 
-// fix says how to give a parameter a new value: on a deployed stack with a
-// guided deploy (which saves it in samconfig.toml, so the next plain deploy
-// keeps it), before a deploy as the value to deploy with.
+// fix says how to set a parameter: by a guided deploy on a stack (saved in
+// samconfig.toml for the next deploys), else as the value to deploy with.
 func (d *doctor) fix(param, value string) string {
 	if d.o.Stack != "" {
 		return fmt.Sprintf("set %s=%s (sam deploy --guided)", param, value)

@@ -144,9 +144,8 @@ func (d *doctor) checkSecret(ctx context.Context) {
 	d.checkExpiry(id, v)
 }
 
-// checkExpiry reads the key's expires_at as the function does and fails
-// when the function would warn: the key expires within
-// secret.WarnDaysBeforeExpiry days, has expired, or its expiry is unreadable.
+// checkExpiry fails where the function would warn: the key expires soon,
+// has expired, or its expires_at is unreadable.
 func (d *doctor) checkExpiry(id string, v secret.Value) {
 	expires, err := v.Expires, v.ExpiryErr
 	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", d.putKey(id))
@@ -154,7 +153,7 @@ func (d *doctor) checkExpiry(id string, v secret.Value) {
 	case err != nil:
 		d.fail("expiry", "secret %s has an expires_at the function cannot read (%v): write it as YYYY-MM-DD or RFC 3339 with %s", id, err, d.putKey(id))
 	case expires.IsZero():
-		d.ok("expiry", "secret %s has no expires_at, so nothing warns before the key expires (one year after it was created), and with AlarmEmail set KeyExpiryNotWatchedAlarm fires after a day of codes: add it with %s", id, d.putKey(id))
+		d.ok("expiry", "secret %s has no expires_at, so nothing warns before the key expires (one year after it was created), and with AlarmEmail set KeyExpiryNotWatchedAlarm fires within the hour of a key load: add it with %s", id, d.putKey(id))
 	case days < 0:
 		d.fail("expiry", "the key expired %d days ago (%s): Sentiance refuses it; %s", -days, expires.Format(time.DateOnly), fix)
 	case days < secret.WarnDaysBeforeExpiry:

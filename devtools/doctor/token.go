@@ -16,9 +16,8 @@ import (
 	"github.com/sentiance-authcode/backend/internal/identity"
 )
 
-// checkToken judges a user's token as the gateway's JWT authorizer and then
-// the function would. Each rule gets its own line; the token is never
-// printed.
+// checkToken judges a token as the gateway and then the function would, a
+// line per rule; the token is never printed.
 func (d *doctor) checkToken(ctx context.Context) {
 	raw := tokenOf(d.o.Token)
 	if raw == "" {
@@ -254,9 +253,8 @@ func (d *doctor) checkExternalID(claims jwt.MapClaims) {
 	}
 }
 
-// checkFunction runs the function's own verifier on the token, so any rule
-// the doctor does not spell out (duplicate claims, crit headers, ...) is
-// applied too.
+// checkFunction runs the function's own verifier, so the rules the doctor
+// does not spell out (duplicate claims, crit, ...) apply too.
 func (d *doctor) checkFunction(ctx context.Context, raw string) {
 	if !d.s.VerifyInFunction {
 		d.skip("function", "VerifyTokenInFunction=false: the function trusts the gateway's claims")

@@ -26,9 +26,8 @@ type startInfo struct {
 	LANURLs []string
 }
 
-// printBanner tells a person what runs and how to call it. The curl lines
-// work as printed (they hold the demo token) when the development issuer
-// runs; with a real issuer they read the token from $TOKEN.
+// printBanner tells a person what runs and how to call it; the curl lines
+// work as printed (with a real issuer, from $TOKEN).
 func printBanner(w io.Writer, in startInfo) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }

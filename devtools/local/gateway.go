@@ -21,14 +21,11 @@ import (
 
 // Limits of the emulated gateway.
 const (
-	// MaxBodyBytes is how much of a request body is read. API Gateway takes
-	// up to 10 MB, but the function refuses anything over 4 KiB itself
-	// (problem+json 413), and does so here too for bodies up to this size;
-	// a larger one gets the gateway's own 413, its body unread or discarded.
+	// MaxBodyBytes is how much of a body is read (the gateway takes 10 MB, the
+	// function 4 KiB); a larger one gets the gateway's own 413.
 	MaxBodyBytes = 64 << 10
-	// maxDiscard bounds what is read of a body that is refused: reading it
-	// lets the client finish sending and then read the 413, where closing
-	// on unread data would reset the connection under it.
+	// maxDiscard bounds what is read of a refused body, so the client reads
+	// the 413 rather than a connection reset.
 	maxDiscard = 256 << 20
 	// MaxHeaderBytes bounds the request line plus headers, as API Gateway
 	// does (10,240 bytes).
@@ -55,9 +52,8 @@ type Refusal struct {
 	Reason   string // for the log; never contains the token
 }
 
-// Event returns the event API Gateway would send the function for r or,
-// when the gateway would answer by itself (no such route, headers or body
-// too large, the authorizer's denial), that answer. It reads r.Body.
+// Event returns the event API Gateway would send for r, or the answer it
+// would give itself (no route, too large, the authorizer's 401).
 func (g *Gateway) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, *Refusal) {
 	now := time.Now()
 	requestID := newRequestID()
@@ -150,9 +146,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeResponse(w, g.invoke(r.Context(), ev), ev.RequestContext.RequestID)
 }
 
-// invoke runs the function as Lambda would: with the function's deadline,
-// not cancelled when the client goes away, and a panic or error turned into
-// the gateway's 500.
+// invoke runs the function as Lambda would: its deadline, not the client's,
+// and a panic or error becomes the gateway's 500.
 func (g *Gateway) invoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), authcode.Timeout)
 	defer cancel()
@@ -178,9 +173,8 @@ func (g *Gateway) logger() *slog.Logger {
 	return g.Logger
 }
 
-// writeResponse writes the function's (or the gateway's) answer: its
-// headers, a base64 body decoded, and the apigw-requestid header the
-// gateway adds.
+// writeResponse writes an answer as the gateway does: base64 decoded, and
+// the apigw-requestid header added.
 func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, requestID string) {
 	body := []byte(resp.Body)
 	if resp.IsBase64Encoded {

@@ -18,10 +18,8 @@ func main() {
 	if len(os.Args) > 1 || os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
 		fail("this is the Lambda function and it takes no arguments; it runs only under the Lambda runtime (for local mode: make run)")
 	}
-	// An instance serves one request at a time on a fraction of a vCPU
-	// (7% at 128 MB): one P and a lazier GC cut the CPU a cold start burns
-	// by about a third, which under Lambda's CPU quota is the difference
-	// between a first code in one scheduling period or several (make bench).
+	// One request at a time on a fraction of a vCPU: one P and a lazier GC cut
+	// a cold start's CPU by a third, fewer of Lambda's CPU periods (make bench).
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(gcPercent)
 	debug.SetMemoryLimit(memoryLimit)
@@ -34,9 +32,8 @@ func main() {
 	lambda.Start(fn.Function.Handle)
 }
 
-// gcPercent lets the heap grow to 5× what is live before a collection,
-// enough that a cold start runs none; memoryLimit then collects earlier
-// when a warm instance's heap nears it, so peak RSS stays near 20 MB.
+// gcPercent lets a cold start run no collection; memoryLimit collects
+// earlier as a warm heap nears it, so peak RSS stays near 20 MB.
 const (
 	gcPercent   = 400
 	memoryLimit = 16 << 20

@@ -1,7 +1,5 @@
-// Package app is the one place that assembles the function: Load reads its
-// configuration from the environment, New builds it from that. The Lambda,
-// local mode and the tests all build it here, so they run the same code;
-// Options replaces its outside dependencies.
+// Package app is the one place that assembles the function: Load reads the
+// configuration, New builds it. The Lambda, local mode and the tests all use it.
 package app
 
 import (
@@ -53,9 +51,8 @@ type App struct {
 	clients   []*http.Client
 }
 
-// FromEnv builds the deployed function from the environment Lambda gives
-// it: JSON logs and EMF metrics on stdout. Its errors are configuration
-// errors, one line each.
+// FromEnv builds the deployed function from Lambda's environment, with JSON
+// logs and EMF metrics on stdout. Its errors are one-line configuration errors.
 func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer) (*App, error) {
 	cfg, err := Load(getenv)
 	if err != nil {

@@ -1,9 +1,7 @@
 package authcode
 
-// The per-user limit caps how many codes one external_id may mint per
-// window: a fixed-window counter per user, kept in DynamoDB so every Lambda
-// instance shares it (one conditional UpdateItem per request, no
-// read-then-write race), or in memory for a single local process.
+// The per-user limit: a fixed-window counter per external_id, in DynamoDB so
+// every instance shares it, or in memory for one local process.
 
 import (
 	"context"

@@ -7,10 +7,8 @@ import (
 	"time"
 )
 
-// Reason names why a request got no code. It is the problem type's last
-// part (ProblemTypePrefix + reason), the Reason dimension of the Denied and
-// Failed metrics and the word in the logs; its status, detail and
-// Retry-After are defined once, in specs.
+// Reason names why a request got no code: the problem type's last part, the
+// metrics' Reason dimension and the logs' word; specs defines its answer once.
 type Reason string
 
 // The reasons, in the order of the contract's table.

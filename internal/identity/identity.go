@@ -26,10 +26,9 @@ var (
 // MaxExternalIDBytes bounds the external_id we pass to Sentiance.
 const MaxExternalIDBytes = 256
 
-// ExternalID checks the external_id claim: a non-empty string of at most
-// MaxExternalIDBytes bytes of valid UTF-8 without control characters. U+FFFD
-// counts as invalid: Go's JSON decoder puts it in place of invalid bytes, so
-// "user\xff" and "user\xfe" would otherwise become one Sentiance user.
+// ExternalID checks the claim: a short non-empty string of valid UTF-8, no
+// control characters and no U+FFFD (the JSON decoder's stand-in for bad bytes,
+// which would make "user\xff" and "user\xfe" one Sentiance user).
 func ExternalID(v any) (string, error) {
 	s, ok := v.(string)
 	switch {

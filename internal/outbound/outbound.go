@@ -1,7 +1,5 @@
 // Package outbound builds the HTTP clients that call Sentiance and the
-// identity provider: short timeouts, no redirects and capped response
-// bodies, so a slow or hostile upstream can neither hang the function nor
-// exhaust its memory.
+// identity provider: short timeouts, no redirects, capped bodies.
 package outbound
 
 import (
@@ -130,10 +128,8 @@ func (c capped) CloseIdleConnections() {
 	}
 }
 
-// Preconnect opens a TLS connection to rawURL's host (a handshake, no HTTP
-// request) for the client's next request there to take, so a cold start's
-// first request pays one round trip, not three. It does nothing for plain
-// http, through a proxy, or for clients NewClient did not build.
+// Preconnect opens a TLS connection to rawURL's host for the next request
+// there to take, so a cold start's first request pays one round trip, not three.
 func Preconnect(ctx context.Context, c *http.Client, rawURL string) error {
 	t, ok := c.Transport.(capped)
 	if !ok || t.tls == nil {

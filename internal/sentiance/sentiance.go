@@ -51,16 +51,14 @@ type Client struct {
 	metrics  *metrics.EMF
 }
 
-// New returns a client for the region at baseURL, using hc for every call
-// (reuse one so connections are kept alive across invocations). m counts
-// each attempt's status and latency; nil counts nothing.
+// New returns a client for the region at baseURL over hc (kept, so warm
+// invocations reuse its connections); m counts each attempt, nil nothing.
 func New(baseURL string, hc *http.Client, m *metrics.EMF) *Client {
 	return &Client{endpoint: strings.TrimRight(baseURL, "/") + Path, hc: hc, metrics: m}
 }
 
-// Warm opens the TLS connection to the region's host ahead of the first
-// request (outbound.Preconnect): no request, so no key is sent and no code
-// minted. Its error is not fatal: AuthCode dials as usual.
+// Warm opens the TLS connection to Sentiance ahead of the first request; no
+// key is sent. Its error is not fatal: AuthCode dials as usual.
 func (c *Client) Warm(ctx context.Context) error {
 	return outbound.Preconnect(ctx, c.hc, c.endpoint)
 }

@@ -1,12 +1,7 @@
-// Command doctor checks a deployed auth-code stack, or the values meant for
-// one, and prints one line per check with the fix for each failure.
-//
-//	doctor -stack sentiance-auth-code [-region eu-west-1] [-call]
-//	doctor -issuer https://... -audience CLIENT_ID [-secret-id ARN] [-claim sub]
-//
-// A user's token comes only from AUTHCODE_TOKEN: a flag would show it to
-// every user of the machine in the process list. Exit status: 0 when every
-// check passes, 1 when one fails, 2 on bad usage.
+// Command doctor checks a deployed stack (-stack) or the values meant for one
+// (-issuer, -audience), one line per check; it exits 0, 1 on a failed check,
+// 2 on bad usage. The token comes only from AUTHCODE_TOKEN: a flag would show
+// it in the process list.
 package main
 
 import (
