@@ -1,7 +1,6 @@
 package deployment
 
 import (
-	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -9,19 +8,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// rawTemplate returns template.yaml decoded as cfn-lint reads it, before
-// the SAM transform (which replaces CodeUri).
-func rawTemplate(t *testing.T) map[string]any {
-	t.Helper()
-	needModule(t, "cfnlint", "pip install cfn-lint (preinstalled on these machines)")
-	out := run(t, "python3", "-c", "import json,sys; from cfnlint.decode import decode; t,m = decode(sys.argv[1]); sys.exit(str(m)) if m else json.dump(t, sys.stdout, default=str)", filepath.Join(root, "template.yaml"))
-	var tpl map[string]any
-	if err := json.Unmarshal(out, &tpl); err != nil {
-		t.Fatal(err)
-	}
-	return tpl
-}
 
 // makefileFunctions returns the logical id and CodeUri of every function
 // that sam build builds with its Makefile.
@@ -57,7 +43,7 @@ func TestBuildCopiesOnlySources(t *testing.T) {
 		t.Fatalf("make print-cache: %v", err)
 	}
 	cache := strings.TrimSpace(string(out))
-	for id, uri := range makefileFunctions(t, rawTemplate(t)) {
+	for id, uri := range makefileFunctions(t, cfnFile(t, "template.yaml")) {
 		t.Run(id, func(t *testing.T) {
 			dir, err := filepath.Abs(filepath.Join(root, uri))
 			if err != nil {

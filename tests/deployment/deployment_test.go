@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sentiance-authcode/backend/devtools/local"
@@ -37,9 +38,30 @@ func need(t *testing.T, tool, install string) {
 func needModule(t *testing.T, module, install string) {
 	t.Helper()
 	need(t, "python3", "install Python 3 (apt-get install python3)")
+	if _, ok := outputs.Load("import " + module); ok {
+		return
+	}
 	if err := exec.Command("python3", "-c", "import "+module).Run(); err != nil {
 		t.Fatalf("Python module %s not found: %s", module, install)
 	}
+	outputs.Store("import "+module, []byte{})
+}
+
+// outputs keeps what runOnce's commands printed in this run: the Python
+// tools take seconds to start, and most tests ask them the same thing.
+var outputs sync.Map
+
+// runOnce is run for a command whose output cannot change during a run (the
+// template's translation, a TOML or YAML read).
+func runOnce(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	key := name + "\x00" + strings.Join(args, "\x00")
+	if out, ok := outputs.Load(key); ok {
+		return out.([]byte)
+	}
+	out := run(t, name, args...)
+	outputs.Store(key, out)
+	return out
 }
 
 func run(t *testing.T, name string, args ...string) []byte {
@@ -59,8 +81,8 @@ func run(t *testing.T, name string, args ...string) []byte {
 func expand(t *testing.T, params ...string) map[string]any {
 	t.Helper()
 	needModule(t, "cfnlint", "pip install cfn-lint (preinstalled on these machines)")
-	out := run(t, "python3", append([]string{"testdata/expand.py", filepath.Join(root, "template.yaml")}, params...)...)
-	var tpl map[string]any
+	out := runOnce(t, "python3", append([]string{"testdata/expand.py", filepath.Join(root, "template.yaml")}, params...)...)
+	var tpl map[string]any // decoded afresh: a test may change its copy
 	if err := json.Unmarshal(out, &tpl); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +320,7 @@ func jsonEqual(a, b any) bool {
 // bootstrap in ARTIFACTS_DIR.
 func TestBuildTarget(t *testing.T) {
 	need(t, "make", "apt-get install make")
-	for id := range makefileFunctions(t, rawTemplate(t)) {
+	for id := range makefileFunctions(t, cfnFile(t, "template.yaml")) {
 		t.Run(id, func(t *testing.T) { checkBuildTarget(t, "build-"+id) })
 	}
 }
@@ -347,14 +369,8 @@ func checkBuildTarget(t *testing.T, target string) {
 // and whose responses list every status the handler can answer.
 func TestOpenAPI(t *testing.T) {
 	needModule(t, "openapi_spec_validator", "pip install openapi-spec-validator (preinstalled on these machines)")
-	needModule(t, "yaml", "pip install pyyaml (comes with cfn-lint)")
-	spec := filepath.Join(root, "openapi.yaml")
-	run(t, "python3", "-m", "openapi_spec_validator", spec)
-	out := run(t, "python3", "-c", "import json,sys,yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout, default=str)", spec)
-	var doc map[string]any
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatal(err)
-	}
+	run(t, "python3", "-m", "openapi_spec_validator", filepath.Join(root, "openapi.yaml"))
+	doc := yamlFile(t, "openapi.yaml")
 	// Every status the handler answers on a served route (404/405 are the
 	// gateway's for unknown routes), by method.
 	statuses := map[string][]string{
@@ -438,7 +454,7 @@ func checkOverrides(t *testing.T, params map[string]any, raw string) {
 func readSamconfig(t *testing.T) map[string]any {
 	t.Helper()
 	need(t, "python3", "install Python 3.11 or newer (tomllib)")
-	out := run(t, "python3", "-c", "import json,sys,tomllib; json.dump(tomllib.load(open(sys.argv[1],'rb')), sys.stdout)", filepath.Join(root, "samconfig.toml"))
+	out := runOnce(t, "python3", "-c", "import json,sys,tomllib; json.dump(tomllib.load(open(sys.argv[1],'rb')), sys.stdout)", filepath.Join(root, "samconfig.toml"))
 	var cfg map[string]any
 	if err := json.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package deployment
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +28,7 @@ func TestFactsAreTheCodes(t *testing.T) {
 		t.Errorf("PutKeyCommand's description does not say %q (app.DefaultSecretTTL): %s", want, desc)
 	}
 
-	spec := openAPI(t)
+	spec := yamlFile(t, "openapi.yaml")
 	schemas := at(spec, "components", "schemas").(map[string]any)
 	body, required := jsonFields(reflect.TypeFor[authcode.SuccessBody]())
 	checkSchema(t, "the 200 body", schemas, body, required)
@@ -62,18 +61,6 @@ func TestFactsAreTheCodes(t *testing.T) {
 	if n := len(regexp.MustCompile(regexp.QuoteMeta(authcode.ProblemTypePrefix)).FindAllString(raw, -1)); n < len(authcode.Reasons()) {
 		t.Errorf("openapi.yaml names the problem types %d times with authcode.ProblemTypePrefix, want every reason's", n)
 	}
-}
-
-// openAPI is openapi.yaml decoded.
-func openAPI(t *testing.T) map[string]any {
-	t.Helper()
-	needModule(t, "yaml", "pip install pyyaml (comes with cfn-lint)")
-	out := run(t, "python3", "-c", "import json,sys,yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout, default=str)", filepath.Join(root, "openapi.yaml"))
-	var doc map[string]any
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
 }
 
 // jsonFields are the JSON names of typ's fields, embedded structs' included,

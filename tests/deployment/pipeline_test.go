@@ -14,12 +14,12 @@ import (
 
 const pipelineRole = "deploy/pipeline-role.yaml"
 
-// yamlFile decodes a YAML file (PyYAML, as in TestOpenAPI). YAML 1.1 reads
-// a workflow's `on:` key as true; it is put back under "on".
+// yamlFile decodes a YAML file with PyYAML. YAML 1.1 reads a workflow's
+// `on:` key as true; it is put back under "on".
 func yamlFile(t *testing.T, path string) map[string]any {
 	t.Helper()
 	needModule(t, "yaml", "pip install pyyaml (comes with cfn-lint)")
-	out := run(t, "python3", "-c", "import json,sys,yaml; d=yaml.safe_load(open(sys.argv[1])); d['on']=d.pop(True, d.get('on')); json.dump(d, sys.stdout, default=str)", filepath.Join(root, path))
+	out := runOnce(t, "python3", "-c", "import json,sys,yaml; d=yaml.safe_load(open(sys.argv[1])); True in d and d.update(on=d.pop(True)); json.dump(d, sys.stdout, default=str)", filepath.Join(root, path))
 	var doc map[string]any
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func yamlFile(t *testing.T, path string) map[string]any {
 func cfnFile(t *testing.T, path string) map[string]any {
 	t.Helper()
 	needModule(t, "cfnlint", "pip install cfn-lint (preinstalled on these machines)")
-	out := run(t, "python3", "-c", "import json,sys; from cfnlint.decode import decode; t,m = decode(sys.argv[1]); sys.exit(str(m)) if m else json.dump(t, sys.stdout, default=str)", filepath.Join(root, path))
+	out := runOnce(t, "python3", "-c", "import json,sys; from cfnlint.decode import decode; t,m = decode(sys.argv[1]); sys.exit(str(m)) if m else json.dump(t, sys.stdout, default=str)", filepath.Join(root, path))
 	var tpl map[string]any
 	if err := json.Unmarshal(out, &tpl); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ var sentianceReasons = []authcode.Reason{authcode.KeyRejected, authcode.Sentianc
 // liveAlias is the function's AutoPublishAlias, from the template as written.
 func liveAlias(t *testing.T) string {
 	t.Helper()
-	alias, _ := at(rawTemplate(t), "Resources", "AuthCodeFunction", "Properties", "AutoPublishAlias").(string)
+	alias, _ := at(cfnFile(t, "template.yaml"), "Resources", "AuthCodeFunction", "Properties", "AutoPublishAlias").(string)
 	if alias == "" {
 		t.Fatal("AuthCodeFunction has no AutoPublishAlias")
 	}
