@@ -148,7 +148,7 @@ func (d *doctor) checkSecret(ctx context.Context) {
 // has expired, or its expires_at is unreadable.
 func (d *doctor) checkExpiry(id string, v secret.Value) {
 	expires, err := v.Expires, v.ExpiryErr
-	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (README: Rotating the Sentiance key)", d.putKey(id))
+	fix := fmt.Sprintf("create a new user_link key and put it in with its expiry: %s (docs/operations.md#rotating-the-sentiance-key)", d.putKey(id))
 	switch days := secret.DaysLeft(expires, d.o.Now()); {
 	case err != nil:
 		d.fail("expiry", "secret %s has an expires_at the function cannot read (%v): write it as YYYY-MM-DD or RFC 3339 with %s", id, err, d.putKey(id))
