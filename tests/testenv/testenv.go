@@ -13,10 +13,12 @@ package testenv
 import (
 	"bytes"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,20 +27,27 @@ import (
 	"github.com/sentiance-authcode/backend/internal/app"
 )
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago. For
-// child processes that must be told their port up front; in-process servers
-// should listen on port 0 instead.
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago, for
+// child processes that must be told their port up front (in-process servers
+// listen on port 0 instead). It picks below the ephemeral range (32768 and up
+// on Linux, 49152 on macOS), where port-0 listeners and outgoing connections
+// of this and any other test run land: one of them could take a port handed
+// out from that range before the child binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: finding a free port: %v", err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // taken
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("testenv: releasing port %d: %v", port, err)
+		}
+		return port
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatalf("testenv: releasing port %d: %v", port, err)
-	}
-	return port
+	t.Fatal("testenv: no free port among 100 tries in 20000-31999")
+	return 0
 }
 
 // SyncBuffer is an io.Writer that several goroutines (a logger, a child

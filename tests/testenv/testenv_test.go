@@ -3,6 +3,8 @@ package testenv_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,8 +40,15 @@ func TestLogs(t *testing.T) {
 		t.Errorf("after Reset: %q", buf.String())
 	}
 
-	if p := testenv.FreePort(t); p <= 0 || p > 65535 {
-		t.Errorf("FreePort = %d", p)
+	p := testenv.FreePort(t)
+	if p < 20000 || p >= 32000 {
+		t.Errorf("FreePort = %d, want one below the ephemeral range", p)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Errorf("FreePort's %d cannot be listened on: %v", p, err)
+	} else {
+		l.Close()
 	}
 }
 
