@@ -417,8 +417,9 @@ func renderCPUShare(sc cpuShareScale, sizes []shareFigures, idle idleFigures, ba
 		s := sizes[0]
 		r1 := float64(s.ours) / float64(s.floor1)
 		fmt.Fprintf(&b, "| cold first code ≤ 1.5× (hello-world + the floor's fetches) | %s vs %s: %.2f× | %s |\n", ms(s.ours), ms(s.floor1), r1, verdict(r1 <= 1.5))
-		r2 := float64(s.oursCPU) / float64(s.helloCPU)
-		fmt.Fprintf(&b, "| CPU through the first answer ≤ 2× hello-world's | %s vs %s: %.2f× | %s |\n", ms(s.oursCPU), ms(s.helloCPU), r2, verdict(r2 <= 2))
+		// Retired as a goal: hello-world makes no TLS handshake, so the
+		// ratio is shown beside its floor with no verdict.
+		fmt.Fprintf(&b, "| CPU through the first answer, beside hello-world's (retired goal, no verdict) | %s vs %s: %.2f× | |\n", ms(s.oursCPU), ms(s.helloCPU), float64(s.oursCPU)/float64(s.helloCPU))
 		r3 := float64(s.ours) / float64(s.bound3)
 		fmt.Fprintf(&b, "| cold first code ≤ 1.1 × (init + slowest set-up fetch + one Sentiance round trip) | %s vs %s (init %s; secret %s, JWKS %s, Sentiance dial %s; code %s): %.2f× | %s |\n",
 			ms(s.ours), ms(s.bound3), ms(s.init), ms(s.secret), ms(s.jwks), ms(s.dial), ms(s.code), r3, verdict(r3 <= 1.1))
