@@ -134,7 +134,7 @@ func TestDiagnoses(t *testing.T) {
 			name:   "stack-created secret without a value",
 			mutate: func(t *testing.T, f *fixture) { f.secrets = devsecrets.New() },
 			check:  "secret",
-			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --region eu-west-1 --secret-id " + secretARN, `'{"user_link_api_key":"<key>","expires_at":"<YYYY-MM-DD>"}'`},
+			want:   []string{"has no value yet", "503 key_unavailable", "aws secretsmanager put-secret-value --region eu-west-1 --secret-id " + secretARN + " --secret-string file:///dev/stdin", `printf '{"user_link_api_key":"%s","expires_at":"<YYYY-MM-DD>"}' "$SENTIANCE_KEY"`},
 		},
 		{
 			name:   "empty secret",

@@ -90,7 +90,8 @@ func (d *doctor) putKey(id string) string {
 	if d.o.Region != "" {
 		region = " --region " + d.o.Region // the secret's, which may not be the shell's default
 	}
-	return fmt.Sprintf(`aws secretsmanager put-secret-value%s --secret-id %s --secret-string '{"%s":"<key>","%s":"<YYYY-MM-DD>"}'`, region, id, secret.KeyField, secret.ExpiryField)
+	// The key is read, not typed into the command: argv is visible to every user.
+	return fmt.Sprintf(`read -rs SENTIANCE_KEY && printf '{"%s":"%%s","%s":"<YYYY-MM-DD>"}' "$SENTIANCE_KEY" | aws secretsmanager put-secret-value%s --secret-id %s --secret-string file:///dev/stdin`, secret.KeyField, secret.ExpiryField, region, id)
 }
 
 // checkSecret judges the secret by the function's own parse.
@@ -126,7 +127,7 @@ func (d *doctor) checkSecret(ctx context.Context) {
 	v, err := secret.Parse(aws.ToString(out.SecretString))
 	switch {
 	case errors.Is(err, secret.ErrNotJSON):
-		d.fail("secret", "secret %s starts with { but is not valid JSON: store it as {\"%s\":\"<key>\"} with %s", id, field, d.putKey(id))
+		d.fail("secret", "secret %s starts with { but is not valid JSON: store it as {\"%s\":\"<key>\",\"%s\":\"<YYYY-MM-DD>\"} with %s", id, field, secret.ExpiryField, d.putKey(id))
 		return
 	case errors.Is(err, secret.ErrNoField):
 		d.fail("secret", "secret %s is JSON without a non-empty %q field (its fields: %s): store the key under %q with %s", id, field, fieldNames(aws.ToString(out.SecretString)), field, d.putKey(id))

@@ -57,9 +57,9 @@ func TestKeyExpiryAlarms(t *testing.T) {
 
 	// The command the operator copies writes both fields the function reads.
 	put, _ := at(tpl, "Outputs", "PutKeyCommand", "Value", "Fn::Sub", "0").(string)
-	want := fmt.Sprintf(`'{"%s":"<key>","%s":"<YYYY-MM-DD>"}'`, secret.KeyField, secret.ExpiryField)
-	if !strings.Contains(put, want) {
-		t.Errorf("PutKeyCommand = %s, want it to write %s", put, want)
+	want := fmt.Sprintf(`'{"%s":"%%s","%s":"<YYYY-MM-DD>"}' "$SENTIANCE_KEY"`, secret.KeyField, secret.ExpiryField)
+	if !strings.Contains(put, want) || !strings.HasSuffix(put, "--secret-string file:///dev/stdin") {
+		t.Errorf("PutKeyCommand = %s, want it to write %s from stdin, the key on no command line", put, want)
 	}
 }
 

@@ -80,7 +80,7 @@ func commands(t *testing.T) []command {
 
 // programs are the commands the guide may show; a new one must be added
 // here, with a check, before it can appear.
-var programs = []string{"make", "sam", "aws", "curl", "go", "read", "export", "unset", "date", "jq", "auth0", "cd", "gh"}
+var programs = []string{"make", "sam", "aws", "curl", "go", "read", "export", "unset", "date", "jq", "auth0", "cd", "gh", "printf"}
 
 // Every command names only what exists: make targets and the variables the
 // Makefile reads, sam subcommands and samconfig environments, the stack's
@@ -117,6 +117,21 @@ func TestCommandsNameWhatExists(t *testing.T) {
 			}
 		}
 		prog := c.words[0]
+		if strings.Contains(c.text, `"`+secret.KeyField+`"`) {
+			var names []string
+			for _, f := range regexp.MustCompile(`\\?"(\w+)\\?":`).FindAllStringSubmatch(c.text, -1) {
+				names = append(names, f[1])
+			}
+			if !slices.Equal(names, []string{secret.KeyField, secret.ExpiryField}) {
+				t.Errorf("%s: %s stores fields %v, the function reads %s and %s", c.where, c.text, names, secret.KeyField, secret.ExpiryField)
+			}
+		}
+		// A program's arguments are visible to every user of the machine: a
+		// secret reaches it on stdin, from a shell builtin.
+		if !slices.Contains([]string{"printf", "read", "export", "unset"}, prog) &&
+			regexp.MustCompile(`\$\{?(PASSWORD|SENTIANCE_KEY|SENTIANCE_USER_LINK_KEY|AUTHCODE_TOKEN)\b`).MatchString(c.text) {
+			t.Errorf("%s: %s puts a secret on its command line; pass it on stdin", c.where, c.text)
+		}
 		body, isFunction := functions[c.where+" "+prog]
 		switch {
 		case isFunction:
@@ -151,15 +166,9 @@ func TestCommandsNameWhatExists(t *testing.T) {
 					t.Errorf("%s: %s reads output %s, which the template does not have", c.where, c.text, m[1])
 				}
 			}
-			if slices.Contains(c.words, "put-secret-value") {
-				fields := regexp.MustCompile(`\\?"(\w+)\\?":`).FindAllStringSubmatch(c.text, -1)
-				var names []string
-				for _, f := range fields {
-					names = append(names, f[1])
-				}
-				if !slices.Equal(names, []string{secret.KeyField, secret.ExpiryField}) {
-					t.Errorf("%s: %s stores fields %v, the function reads %s and %s", c.where, c.text, names, secret.KeyField, secret.ExpiryField)
-				}
+			// argv is visible to every user of the machine: the key comes from stdin.
+			if slices.Contains(c.words, "put-secret-value") && !slices.Contains(c.words, "file:///dev/stdin") {
+				t.Errorf("%s: %s puts the key on its command line; read it from file:///dev/stdin", c.where, c.text)
 			}
 		case prog == "go" && len(c.words) > 2 && c.words[1] == "run":
 			checkFlags(t, c)

@@ -168,13 +168,16 @@ func TestLinks(t *testing.T) {
 			t.Errorf("README.md does not link %s", p.path)
 		}
 	}
-	// The code's own pointers to the docs (messages, -h) resolve too.
+	// The code's and the template's own pointers to the docs (messages, -h,
+	// alarm texts) resolve too; a section named in prose ("README: Deploy") too.
 	mention := regexp.MustCompile(`(docs/[\w-]+\.md|README\.md)(?:#([\w-]+))?`)
+	prose := regexp.MustCompile(`README:\s+([A-Z][\w' ]+)`)
 	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if d.IsDir() && (d.Name() == "tests" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+		code := strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go")
+		if !code && !strings.HasSuffix(path, ".yaml") && d.Name() != "Makefile" {
 			return nil
 		}
 		src, _ := os.ReadFile(path)
@@ -183,6 +186,11 @@ func TestLinks(t *testing.T) {
 				t.Errorf("%s names %s: no such file", path, m[0])
 			} else if m[2] != "" && !slices.Contains(anchors[m[1]], m[2]) {
 				t.Errorf("%s names %s: no such heading", path, m[0])
+			}
+		}
+		for _, m := range prose.FindAllStringSubmatch(string(src), -1) {
+			if !slices.Contains(anchors["README.md"], slug(strings.TrimSpace(m[1]))) {
+				t.Errorf("%s names the README section %q, which does not exist", path, m[1])
 			}
 		}
 		return nil
