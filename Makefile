@@ -20,12 +20,13 @@ LAMBDA_GOFLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 # Local mode: the built binary, not `go run`, so a bad setting is the
 # server's one line (and make's own Error line) and Ctrl-C ends it cleanly.
 run:
+	@echo "make run: building local mode (a minute or two the first time)" >&2
 	@$(GO) build -o $(BIN)/authcode-local ./devtools/cmd/local
 	@exec $(BIN)/authcode-local $(ARGS)
 
 # The CPU-share benchmark's smoke run needs root and a writable cgroup-v1
-# CPU controller (these machines and CI have both). Elsewhere make test says
-# so in one line and leaves it out; make bench on such a machine runs it.
+# CPU controller: these machines have both, GitHub's runners (cgroup v2) do
+# not. Without them make test says so in one line and leaves it out.
 CPUSHARE_SKIP := $(shell [ -w /sys/fs/cgroup/cpu ] || echo "-skip '^TestColdCPUShare$$'")
 
 # Every test: the plain tier (the product module, nothing but Go), then the

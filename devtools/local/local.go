@@ -64,7 +64,7 @@ func Main(args []string) int {
 		usage(os.Stdout)
 		return 0
 	case len(args) > 0:
-		fmt.Fprintf(os.Stderr, "authcode: local mode takes no arguments (got %q), only environment variables: run with -h to list them\n", args[0])
+		fmt.Fprintf(os.Stderr, "authcode: local mode takes no arguments (got %q), only environment variables: make run ARGS=-h lists them\n", args[0])
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -158,6 +158,8 @@ func Run(ctx context.Context, o Options) error {
 	standInURL := ""
 	if userKey == "" && secretID == "" {
 		userKey = "dev." + devsentiance.NewCode()[:32]
+		// Good for a year, like a new real key: nothing warns of a secret without expiry.
+		keyExpiresAt = time.Now().AddDate(1, 0, 0).Format(time.DateOnly)
 		standIn, standInURL = http.StripPrefix(standInPath, devsentiance.New(userKey)), baseURL+standInPath
 	}
 	cfg, err := app.Load(overlay(o.Getenv, localOverrides(getenv, baseURL, standInURL)))

@@ -279,15 +279,24 @@ func TestMakeDoctor(t *testing.T) {
 	env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = moto.URL
 	env["SSL_CERT_FILE"] = ca
 	env["AUTHCODE_TOKEN"] = issuer.Token(t, jwt.MapClaims{"sub": "user-1", "client_id": "app-client", "token_use": "access"})
-	cmd := exec.Command("sh", "-c", regexp.MustCompile(`REGION=\S+`).ReplaceAllString(line, "REGION="+env["AWS_REGION"]))
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GOCACHE=" + goEnv(t, "GOCACHE"), "GOMODCACHE=" + goEnv(t, "GOMODCACHE")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	run := func() (string, int) {
+		cmd := exec.Command("sh", "-c", regexp.MustCompile(`REGION=\S+`).ReplaceAllString(line, "REGION="+env["AWS_REGION"]))
+		cmd.Dir = testenv.RepoRoot(t)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GOCACHE=" + goEnv(t, "GOCACHE"), "GOMODCACHE=" + goEnv(t, "GOMODCACHE")}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok    call     POST") || strings.Contains(string(out), "FAIL") {
-		t.Fatalf("%s: %v\n%s", line, err, out)
+	if out, code := run(); code != 0 || !strings.Contains(out, "ok    call     POST") || strings.Contains(out, "FAIL") {
+		t.Fatalf("%s: exit %d\n%s", line, code, out)
+	}
+	// A failed check: the doctor exits 1, which make reports as Error 1 and
+	// exits 2 for, as the README says.
+	env["AUTHCODE_TOKEN"] = issuer.Token(t, jwt.MapClaims{"sub": "user-1", "client_id": "app-client", "exp": time.Now().Add(-time.Hour).Unix()})
+	if out, code := run(); code != 2 || !strings.Contains(out, "FAIL  token") || !strings.Contains(out, "Error 1") {
+		t.Errorf("%s with an expired token: exit %d\n%s", line, code, out)
 	}
 }
 
