@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sentiance-authcode/backend/internal/identity"
@@ -296,20 +296,22 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (i *Issuer) jwks() map[string]any {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	var keys []map[string]any
-	for n, k := range i.rsaKeys {
-		keys = append(keys, map[string]any{
-			"kty": "RSA", "kid": "rsa-" + strconv.Itoa(n+1), "alg": "RS256", "use": "sig",
-			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes()),
-		})
+	var keys []any
+	add := func(pub any, kid string, alg jwkset.ALG) {
+		jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig}})
+		if err != nil {
+			panic(fmt.Sprintf("devidp: its own key %s: %v", kid, err)) // keys it made itself always convert
+		}
+		keys = append(keys, jwk.Marshal())
 	}
-	// The ECDH form is 0x04 || X || Y, each coordinate padded to 32 bytes.
-	pub, _ := i.ec.PublicKey.ECDH()
-	xy := pub.Bytes()[1:]
-	keys = append(keys, map[string]any{
-		"kty": "EC", "kid": ECKeyID, "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(xy[:32]), "y": b64(xy[32:]),
-	})
-	return map[string]any{"keys": append(keys, i.extra...)}
+	for n, k := range i.rsaKeys {
+		add(&k.PublicKey, "rsa-"+strconv.Itoa(n+1), jwkset.AlgRS256)
+	}
+	add(&i.ec.PublicKey, ECKeyID, jwkset.AlgES256)
+	for _, e := range i.extra {
+		keys = append(keys, e)
+	}
+	return map[string]any{"keys": keys}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
