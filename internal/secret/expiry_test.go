@@ -211,7 +211,7 @@ func TestKeyExpiryReportedOncePerValue(t *testing.T) {
 			lines:    []string{"WARN the secret's expires_at cannot be read; the key's expiry is not watched"}},
 		{expiry: "", loads: 3,
 			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK, metrics.FetchOK},
-			lines:    []string{"INFO the secret has no expires_at; the key's expiry is not watched"}},
+			lines:    []string{"INFO the key comes with no expires_at; its expiry is not watched"}},
 		// Valid: reported on every load (the alarms need the steady signal).
 		{expiry: "2026-12-10", loads: 2,
 			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK},
@@ -223,7 +223,7 @@ func TestKeyExpiryReportedOncePerValue(t *testing.T) {
 		// expires_at removed again: said again, once.
 		{expiry: "", loads: 2,
 			outcomes: []metrics.FetchOutcome{metrics.FetchOK, metrics.FetchOK},
-			lines:    []string{"INFO the secret has no expires_at; the key's expiry is not watched"}},
+			lines:    []string{"INFO the key comes with no expires_at; its expiry is not watched"}},
 	}
 	for i, s := range steps {
 		rec.Reset()

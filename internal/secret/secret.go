@@ -212,7 +212,7 @@ func (c *Cache) reportExpiry(v Value, now time.Time) {
 			"field", ExpiryField, "error", v.ExpiryErr.Error())
 		return
 	case v.Expires.IsZero():
-		log.Info("the secret has no expires_at; the key's expiry is not watched", "field", ExpiryField)
+		log.Info("the key comes with no expires_at; its expiry is not watched", "field", ExpiryField)
 		return
 	}
 	days := DaysLeft(v.Expires, now)
